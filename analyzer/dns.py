@@ -1,0 +1,187 @@
+"""DNS messages and transactions: what a realm hostname resolved to, or why it did not.
+
+Parsing is dnspython's (``dns.message.from_wire``); this module is the one
+place where its exceptions become "malformed" (``None``). A
+:class:`DnsTracker` pairs queries with responses by (client, client port,
+server, id, name), following the answers' CNAME chains, and keeps a bounded
+history per name so the detectors can ask "what happened to name X".
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from dataclasses import dataclass
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+
+
+@dataclass(frozen=True, slots=True)
+class DnsMessage:
+    id: int
+    is_response: bool
+    rcode: int
+    qname: str  # lower case, no trailing dot
+    qtype: str  # "A", "AAAA", ...
+    addresses: tuple[tuple[str, str], ...]  # (owner name, address) from A/AAAA answers
+    cnames: tuple[tuple[str, str], ...]  # (owner name, target) from CNAME answers
+
+
+def _name(n: dns.name.Name) -> str:
+    return n.to_text(omit_final_dot=True).lower()
+
+
+def parse_dns(payload: bytes) -> DnsMessage | None:
+    """Parse one DNS message; ``None`` when it is malformed."""
+    try:
+        msg = dns.message.from_wire(payload, ignore_trailing=True, one_rr_per_rrset=True)
+    except (dns.exception.DNSException, ValueError, IndexError, struct.error, UnicodeError):
+        return None
+    if not msg.question:
+        return None
+    q = msg.question[0]
+    addresses: list[tuple[str, str]] = []
+    cnames: list[tuple[str, str]] = []
+    for rrset in msg.answer:
+        owner = _name(rrset.name)
+        for rd in rrset:
+            if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                addresses.append((owner, rd.address))
+            elif rrset.rdtype == dns.rdatatype.CNAME:
+                cnames.append((owner, _name(rd.target)))
+    return DnsMessage(
+        id=msg.id,
+        is_response=bool(msg.flags & 0x8000),
+        rcode=msg.rcode(),
+        qname=_name(q.name),
+        qtype=dns.rdatatype.to_text(q.rdtype),
+        addresses=tuple(addresses),
+        cnames=tuple(cnames),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DnsTransaction:
+    """One query and its answer (or none)."""
+
+    name: str
+    qtype: str
+    client: bytes
+    server: bytes
+    query_frame: int
+    query_ts: int
+    response_frame: int | None
+    response_ts: int | None
+    rcode: int | None  # None: never answered
+    addresses: tuple[str, ...]  # the name's addresses after following CNAMEs in this answer
+    cname_chain: tuple[str, ...]
+
+    @property
+    def rcode_name(self) -> str:
+        if self.rcode is None:
+            return "no answer"
+        return RCODE_NAMES.get(self.rcode, f"rcode {self.rcode}")
+
+
+def _resolve(qname: str, msg: DnsMessage) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Follow the CNAME chain from ``qname`` within one answer (bounded: loops stop)."""
+    cname = dict(msg.cnames)
+    chain: list[str] = []
+    name = qname
+    for _ in range(16):
+        if name not in cname:
+            break
+        name = cname[name]
+        if name in chain:
+            break
+        chain.append(name)
+    addrs = tuple(a for owner, a in msg.addresses if owner == name)
+    if not addrs and not chain:
+        # Some servers answer with an owner name that differs in case or form only.
+        addrs = tuple(a for _, a in msg.addresses)
+    return addrs, tuple(chain)
+
+
+class DnsTracker:
+    """Pairs queries with answers within fixed bounds."""
+
+    def __init__(self, max_pending: int = 10_000, max_names: int = 10_000, per_name: int = 64) -> None:
+        self.max_pending = max_pending
+        self.max_names = max_names
+        self.per_name = per_name
+        self._pending: dict[tuple[bytes, int, bytes, int, str], tuple[int, int, str]] = {}
+        self.by_name: dict[str, deque[DnsTransaction]] = {}
+        self.messages = 0
+        self.malformed = 0
+        self.dropped = 0
+
+    def message(
+        self, frame: int, ts: int, src: bytes, sport: int, dst: bytes, dport: int, payload: bytes
+    ) -> None:
+        msg = parse_dns(payload)
+        if msg is None:
+            self.malformed += 1
+            return
+        self.messages += 1
+        if not msg.is_response:
+            key = (src, sport, dst, msg.id, msg.qname)
+            if key not in self._pending:
+                if len(self._pending) >= self.max_pending:
+                    self._expire(next(iter(self._pending)))
+                self._pending[key] = (frame, ts, msg.qtype)
+            return
+        query = self._pending.pop((dst, dport, src, msg.id, msg.qname), None)
+        addrs, chain = _resolve(msg.qname, msg)
+        if query is None:
+            # Answer to a query sent before the capture began: still evidence.
+            qframe, qts, qtype = frame, ts, msg.qtype
+        else:
+            qframe, qts, qtype = query
+        self._record(
+            DnsTransaction(
+                msg.qname, qtype, dst, src, qframe, qts, frame, ts, msg.rcode, addrs, chain
+            )
+        )
+
+    def _expire(self, key: tuple[bytes, int, bytes, int, str]) -> None:
+        frame, ts, qtype = self._pending.pop(key)
+        client, _, server, _, name = key
+        self._record(DnsTransaction(name, qtype, client, server, frame, ts, None, None, None, (), ()))
+
+    def _record(self, tx: DnsTransaction) -> None:
+        history = self.by_name.get(tx.name)
+        if history is None:
+            if len(self.by_name) >= self.max_names:
+                self.dropped += 1
+                return
+            history = self.by_name[tx.name] = deque(maxlen=self.per_name)
+        history.append(tx)
+
+    def finish(self) -> None:
+        """End of capture: queries still pending were never answered."""
+        for key in list(self._pending):
+            self._expire(key)
+
+    def lookups(self, name: str) -> list[DnsTransaction]:
+        """Every transaction for ``name``, pending queries included as unanswered."""
+        name = name.lower().rstrip(".")
+        done = list(self.by_name.get(name, ()))
+        pending = [
+            DnsTransaction(n, qtype, c, s, f, t, None, None, None, (), ())
+            for (c, _, s, _, n), (f, t, qtype) in self._pending.items()
+            if n == name
+        ]
+        return sorted(done + pending, key=lambda tx: tx.query_frame)
+
+    def names_resolving_to(self, address: str) -> list[str]:
+        return sorted(
+            name
+            for name, txs in self.by_name.items()
+            if any(address in tx.addresses for tx in txs)
+        )

@@ -1,0 +1,344 @@
+"""The TCP flow table: one :class:`Conn` per connection, from its first SYN to its end.
+
+How this works: every TCP segment is looked up by its 4-tuple (both
+directions map to the same :class:`Conn`). The originator is whoever sent the
+first SYN; for a connection already open when the capture began (no SYN seen)
+the side with the lower port is taken as the responder, and HTTP content later
+settles who asked and who answered regardless.
+
+A :class:`Conn` records the handshake as the detectors need it: every SYN from
+the originator with its frame and time (so retransmissions are counted and
+timed), the SYN-ACK, the first RST and who sent it, FINs, and an ICMP
+unreachable that quoted one of its segments. A SYN with a new initial sequence
+number on a 4-tuple already in use starts a new connection (a client reusing a
+source port). :attr:`Conn.state` and :attr:`Conn.history` follow Zeek's
+``conn.log`` conventions.
+
+Payload goes through a per-direction :class:`~analyzer.reassembly.Stream` to a
+consumer chosen when the first payload byte arrives (HTTP, DNS over TCP, or
+nothing). The table is bounded: finished connections are retired after a
+linger time, idle ones after a timeout, and when ``max_flows`` is reached the
+least recently active are retired early (a counted weird). Retired
+connections are handed to a callback once, with their streams flushed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from analyzer.decode import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
+from analyzer.reassembly import Stream, StreamConsumer
+
+NS = 1_000_000_000
+
+# Bounds: every list on a connection is capped so a hostile capture costs O(1) per flow.
+MAX_SYNS_KEPT = 64
+
+
+class Conn:
+    """What we know about one TCP connection (mutable while it lives)."""
+
+    __slots__ = (
+        "consumers",
+        "fin_orig",
+        "fin_resp",
+        "first_frame",
+        "first_ts",
+        "history",
+        "icmp",
+        "isn",
+        "last_frame",
+        "last_ts",
+        "orig",
+        "orig_bytes",
+        "orig_port",
+        "oriented_by_syn",
+        "resp",
+        "resp_bytes",
+        "resp_port",
+        "rst",
+        "streams",
+        "syn_count",
+        "synack",
+        "syns",
+        "uid",
+    )
+
+    def __init__(
+        self,
+        uid: int,
+        orig: bytes,
+        orig_port: int,
+        resp: bytes,
+        resp_port: int,
+        frame: int,
+        ts: int,
+        oriented_by_syn: bool,
+    ) -> None:
+        self.uid = uid
+        self.orig = orig
+        self.orig_port = orig_port
+        self.resp = resp
+        self.resp_port = resp_port
+        self.first_frame = frame
+        self.first_ts = ts
+        self.last_frame = frame
+        self.last_ts = ts
+        self.oriented_by_syn = oriented_by_syn
+        self.isn: int | None = None
+        self.syns: list[tuple[int, int]] = []  # (frame, ts) of each SYN from the originator
+        self.syn_count = 0
+        self.synack: tuple[int, int] | None = None
+        # (frame, ts, sent by originator, ttl)
+        self.rst: tuple[int, int, bool, int] | None = None
+        self.fin_orig = False
+        self.fin_resp = False
+        # (frame, ts, icmp type, icmp code, reporter address)
+        self.icmp: tuple[int, int, int, int, bytes] | None = None
+        self.history = ""
+        self.orig_bytes = 0
+        self.resp_bytes = 0
+        self.streams: list[Stream | None] = [None, None]
+        self.consumers: list[StreamConsumer | None] = [None, None]
+
+    @property
+    def established(self) -> bool:
+        return self.synack is not None or (not self.syns and bool(self.orig_bytes or self.resp_bytes))
+
+    @property
+    def finished(self) -> bool:
+        return self.rst is not None or (self.fin_orig and self.fin_resp)
+
+    @property
+    def state(self) -> str:
+        """Zeek's conn_state for what was seen so far."""
+        syn, synack = bool(self.syns), self.synack is not None
+        if self.rst is not None:
+            by_orig = self.rst[2]
+            if syn and not synack:
+                return "RSTOS0" if by_orig else "REJ"
+            if not syn and not synack:
+                return "RSTO" if by_orig else "RSTR"
+            if synack and not syn:
+                return "RSTRH" if not by_orig else "RSTO"
+            return "RSTO" if by_orig else "RSTR"
+        if not syn and not synack:
+            return "OTH"
+        if syn and not synack:
+            return "SH" if self.fin_orig else "S0"
+        if not syn:
+            return "SHR" if self.fin_resp else "OTH"
+        if self.fin_orig and self.fin_resp:
+            return "SF"
+        if self.fin_orig:
+            return "S2"
+        if self.fin_resp:
+            return "S3"
+        return "S1"
+
+    def mark(self, letter: str) -> None:
+        """Add a history letter (upper case: originator, lower case: responder), once."""
+        if letter not in self.history:
+            self.history += letter
+
+
+ConnCallback = Callable[[Conn], None]
+ConsumerFactory = Callable[[Conn, int], StreamConsumer | None]
+
+
+class FlowTable:
+    """Tracks TCP connections within fixed bounds."""
+
+    def __init__(
+        self,
+        on_retire: ConnCallback,
+        consumer_for: ConsumerFactory,
+        *,
+        max_flows: int = 200_000,
+        linger_ns: int = 120 * NS,
+        idle_ns: int = 3600 * NS,
+        max_ooo_bytes: int = 1 << 20,
+        max_ooo_segments: int = 1024,
+    ) -> None:
+        self.on_retire = on_retire
+        self.consumer_for = consumer_for
+        self.max_flows = max_flows
+        self.linger_ns = linger_ns
+        self.idle_ns = idle_ns
+        self.max_ooo_bytes = max_ooo_bytes
+        self.max_ooo_segments = max_ooo_segments
+        self._by_key: dict[tuple[bytes, int, bytes, int], Conn] = {}
+        self._live: dict[int, Conn] = {}
+        self._next_uid = 1
+        self._next_sweep_ts: int | None = None
+        self.evicted_early = 0
+        self.total = 0
+        self.stray_rst = 0
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def live(self) -> list[Conn]:
+        return list(self._live.values())
+
+    def find(self, src: bytes, sport: int, dst: bytes, dport: int) -> Conn | None:
+        return self._by_key.get((src, sport, dst, dport))
+
+    # -- the hot path ---------------------------------------------------------
+
+    def segment(
+        self,
+        frame: int,
+        ts: int,
+        src: bytes,
+        dst: bytes,
+        sport: int,
+        dport: int,
+        seq: int,
+        flags: int,
+        payload: memoryview,
+        ttl: int,
+    ) -> None:
+        conn = self._by_key.get((src, sport, dst, dport))
+        syn = flags & TCP_SYN
+        if conn is not None and syn and not flags & TCP_ACK and src == conn.orig and sport == conn.orig_port:
+            if conn.isn is not None and seq != conn.isn:
+                # Same 4-tuple, new initial sequence number: a new connection.
+                self._retire(conn)
+                conn = None
+        if conn is None:
+            if flags & TCP_RST and not syn:
+                self.stray_rst += 1
+                return
+            conn = self._new(frame, ts, src, sport, dst, dport, flags)
+        conn.last_frame = frame
+        conn.last_ts = ts
+        from_orig = src == conn.orig and sport == conn.orig_port
+        if syn:
+            if flags & TCP_ACK:
+                if not from_orig:
+                    if conn.synack is None:
+                        conn.synack = (frame, ts)
+                    conn.mark("h")
+                    self._stream(conn, 1).syn(seq)
+            elif from_orig:
+                conn.syn_count += 1
+                if len(conn.syns) < MAX_SYNS_KEPT:
+                    conn.syns.append((frame, ts))
+                if conn.isn is None:
+                    conn.isn = seq
+                conn.mark("S")
+                self._stream(conn, 0).syn(seq)
+        if flags & TCP_RST:
+            if conn.rst is None:
+                conn.rst = (frame, ts, from_orig, ttl)
+            conn.mark("R" if from_orig else "r")
+        if payload:
+            if from_orig:
+                conn.orig_bytes += len(payload)
+                conn.mark("D")
+            else:
+                conn.resp_bytes += len(payload)
+                conn.mark("d")
+            self._stream(conn, 0 if from_orig else 1).segment(seq + (1 if syn else 0), payload, frame, ts)
+        if flags & TCP_FIN:
+            if from_orig:
+                conn.fin_orig = True
+                conn.mark("F")
+            else:
+                conn.fin_resp = True
+                conn.mark("f")
+            stream = conn.streams[0 if from_orig else 1]
+            if stream is not None:
+                stream.flush(frame)
+        if self._next_sweep_ts is None or ts >= self._next_sweep_ts:
+            self.sweep(ts)
+
+    def _new(
+        self, frame: int, ts: int, src: bytes, sport: int, dst: bytes, dport: int, flags: int
+    ) -> Conn:
+        if flags & TCP_SYN:
+            # A SYN-ACK seen first (its SYN not captured) still names the originator.
+            by_syn = True
+            swap = bool(flags & TCP_ACK)
+        else:
+            by_syn = False
+            swap = sport < dport
+        if swap:
+            src, sport, dst, dport = dst, dport, src, sport
+        conn = Conn(self._next_uid, src, sport, dst, dport, frame, ts, by_syn)
+        self._next_uid += 1
+        self.total += 1
+        self._by_key[(src, sport, dst, dport)] = conn
+        self._by_key[(dst, dport, src, sport)] = conn
+        self._live[conn.uid] = conn
+        if len(self._live) > self.max_flows:
+            self._evict_oldest()
+        return conn
+
+    def _stream(self, conn: Conn, direction: int) -> Stream:
+        stream = conn.streams[direction]
+        if stream is None:
+            consumer = conn.consumers[direction]
+            if consumer is None:
+                consumer = self.consumer_for(conn, direction)
+                conn.consumers[direction] = consumer
+            stream = Stream(
+                consumer if consumer is not None else _DISCARD,
+                self.max_ooo_bytes,
+                self.max_ooo_segments,
+            )
+            conn.streams[direction] = stream
+        return stream
+
+    # -- retirement -----------------------------------------------------------
+
+    def sweep(self, now: int) -> None:
+        """Retire finished connections after their linger time and idle ones after the timeout."""
+        self._next_sweep_ts = now + 10 * NS
+        stale = [
+            c
+            for c in self._live.values()
+            if (c.finished and now - c.last_ts > self.linger_ns) or now - c.last_ts > self.idle_ns
+        ]
+        for conn in stale:
+            self._retire(conn)
+
+    def _evict_oldest(self) -> None:
+        keep = int(self.max_flows * 0.9)
+        by_age = sorted(self._live.values(), key=lambda c: c.last_ts)
+        for conn in by_age[: len(by_age) - keep]:
+            self.evicted_early += 1
+            self._retire(conn)
+
+    def _retire(self, conn: Conn) -> None:
+        if self._live.pop(conn.uid, None) is None:
+            return
+        for key in (
+            (conn.orig, conn.orig_port, conn.resp, conn.resp_port),
+            (conn.resp, conn.resp_port, conn.orig, conn.orig_port),
+        ):
+            if self._by_key.get(key) is conn:
+                del self._by_key[key]
+        for stream in conn.streams:
+            if stream is not None:
+                stream.flush(conn.last_frame)
+        self.on_retire(conn)
+
+    def close_all(self) -> None:
+        """End of capture: retire every connection still alive."""
+        for conn in list(self._live.values()):
+            self._retire(conn)
+
+
+class _Discard:
+    """Consumer for streams nobody needs: the bytes are only counted by the stream."""
+
+    def data(self, payload: memoryview | bytes, frame: int, ts: int) -> None:
+        return None
+
+    def gap(self, nbytes: int, frame: int) -> None:
+        return None
+
+
+_DISCARD = _Discard()

@@ -1,0 +1,127 @@
+"""What the detectors read: bounded records of connections, exchanges and lookups.
+
+The flow table forgets a connection once it ends; what matters of it for the
+token flow is kept here as a frozen :class:`ConnSummary`: every connection
+that failed to establish (the attempts toward a dead realm), and a per-client,
+per-endpoint tally of the ones that worked. HTTP exchanges that touch
+authentication are kept whole (minus secrets); the rest are only counted.
+Every list has a cap; what the cap drops is counted and reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from analyzer.exchanges import Exchange
+from analyzer.flows import Conn
+
+# A response that is part of the auth story, whatever the request.
+_AUTH_STATUSES = frozenset({401, 403, 407})
+
+
+@dataclass(frozen=True, slots=True)
+class ConnSummary:
+    uid: int
+    orig: bytes
+    orig_port: int
+    resp: bytes
+    resp_port: int
+    first_frame: int
+    first_ts: int
+    last_ts: int
+    syns: tuple[tuple[int, int], ...]  # (frame, ts) of the originator's SYN and its retransmissions
+    syn_count: int
+    synack: tuple[int, int] | None
+    rst: tuple[int, int, bool, int] | None  # (frame, ts, sent by originator, ttl)
+    icmp: tuple[int, int, int, int, bytes] | None  # (frame, ts, type, code, reporter)
+    state: str
+    history: str
+    established: bool
+    live: bool  # still open when the snapshot was taken
+
+    @classmethod
+    def of(cls, conn: Conn, *, live: bool) -> ConnSummary:
+        return cls(
+            uid=conn.uid,
+            orig=conn.orig,
+            orig_port=conn.orig_port,
+            resp=conn.resp,
+            resp_port=conn.resp_port,
+            first_frame=conn.first_frame,
+            first_ts=conn.first_ts,
+            last_ts=conn.last_ts,
+            syns=tuple(conn.syns),
+            syn_count=conn.syn_count,
+            synack=conn.synack,
+            rst=conn.rst,
+            icmp=conn.icmp,
+            state=conn.state,
+            history=conn.history,
+            established=conn.established,
+            live=live,
+        )
+
+    @property
+    def failed(self) -> bool:
+        """A connection attempt that never completed its handshake."""
+        return bool(self.syns) and self.synack is None
+
+
+@dataclass(slots=True)
+class EndpointTally:
+    """Connections from one client to one endpoint that did establish."""
+
+    count: int = 0
+    first_frame: int = 0
+    first_ts: int = 0
+
+
+@dataclass(slots=True)
+class Observations:
+    max_records: int = 20_000
+    exchanges: list[Exchange] = field(default_factory=list)
+    failed: list[ConnSummary] = field(default_factory=list)
+    established: dict[tuple[bytes, bytes, int], EndpointTally] = field(default_factory=dict)
+    exchanges_total: int = 0
+    dropped_exchanges: int = 0
+    dropped_conns: int = 0
+
+    def exchange(self, ex: Exchange) -> None:
+        self.exchanges_total += 1
+        if not self._keep(ex):
+            return
+        if len(self.exchanges) >= self.max_records:
+            self.dropped_exchanges += 1
+            return
+        self.exchanges.append(ex)
+
+    @staticmethod
+    def _keep(ex: Exchange) -> bool:
+        return bool(
+            ex.status in _AUTH_STATUSES
+            or ex.challenges
+            or ex.auth_scheme
+            or ex.token_issued
+            or (ex.target is not None and "scope=" in ex.target)
+            or ex.method is None
+        )
+
+    def conn(self, conn: Conn) -> None:
+        summary = ConnSummary.of(conn, live=False)
+        self.add_conn(summary)
+
+    def add_conn(self, summary: ConnSummary) -> None:
+        if summary.failed or summary.icmp is not None:
+            if len(self.failed) >= self.max_records:
+                self.dropped_conns += 1
+                return
+            self.failed.append(summary)
+        elif summary.established:
+            key = (summary.orig, summary.resp, summary.resp_port)
+            tally = self.established.get(key)
+            if tally is None:
+                if len(self.established) >= self.max_records:
+                    self.dropped_conns += 1
+                    return
+                tally = self.established[key] = EndpointTally(0, summary.first_frame, summary.first_ts)
+            tally.count += 1
