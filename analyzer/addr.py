@@ -19,7 +19,8 @@ def endpoint(packed: bytes | str, port: int) -> str:
 
 # Documentation ranges stand for public addresses in examples and labs (RFC 5737, RFC 3849).
 _DOCUMENTATION = tuple(
-    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
 )
 
 

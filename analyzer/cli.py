@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, NoReturn
 
 import typer
@@ -43,7 +43,7 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     text = "text"
     json = "json"
 
@@ -66,7 +66,9 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """pushcap: diagnose registry token-flow failures from a capture."""
@@ -101,9 +103,7 @@ class _Progress:
             sys.stderr.flush()
 
 
-def analyze_file(
-    path: str, options: AnalyzerOptions, *, progress: bool = False
-) -> Report:
+def analyze_file(path: str, options: AnalyzerOptions, *, progress: bool = False) -> Report:
     """Read ``path`` (or stdin for ``-``) through the pipeline; raise AnalyzerError if nothing could be read."""
     reader = open_capture(path)
     total = None
@@ -128,7 +128,11 @@ def analyze_file(
     problems = [ReadIssue(p.offset, p.frame, p.message) for p in reader.problems]
     if interrupted:
         problems.append(
-            ReadIssue(reader.bytes_read, None, f"interrupted after {analyzer.frames} frames; the report covers those")
+            ReadIssue(
+                reader.bytes_read,
+                None,
+                f"interrupted after {analyzer.frames} frames; the report covers those",
+            )
         )
     if analyzer.frames == 0:
         if problems:
@@ -197,7 +201,9 @@ def analyze(
     ] = _DEFAULTS.max_flows,
     max_records: Annotated[
         int,
-        typer.Option(help="Exchanges, failed connections and endpoints kept for the detectors.", min=16),
+        typer.Option(
+            help="Exchanges, failed connections and endpoints kept for the detectors.", min=16
+        ),
     ] = _DEFAULTS.max_records,
     max_header_bytes: Annotated[
         int, typer.Option(help="Bytes of one HTTP header block before it is dropped.", min=256)

@@ -1,7 +1,7 @@
 """Link, IP and transport decoding: raw frame bytes in, calls on a sink out.
 
 How this works: :meth:`Decoder.decode` peels the link layer (Ethernet with any
-number of 802.1Q/802.1ad tags, Linux cooked v1/v2, raw IP, BSD loopback), then
+number of 802.1Q/802.1ad tags, PPPoE or MPLS, Linux cooked v1/v2, raw IP, BSD loopback), then
 IPv4 or IPv6 (walking extension headers), and hands TCP segments, UDP
 datagrams and ICMP/ICMPv6 destination-unreachable messages to a
 :class:`PacketSink`. It builds no per-packet objects: addresses stay ``bytes``
@@ -48,6 +48,8 @@ SUPPORTED_LINKTYPES = frozenset(
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
 ETH_VLAN_TAGS = frozenset({0x8100, 0x88A8, 0x9100, 0x9200})
+ETH_PPPOE_SESSION = 0x8864
+ETH_MPLS = frozenset({0x8847, 0x8848})
 
 PROTO_ICMP = 1
 PROTO_TCP = 6
@@ -96,7 +98,14 @@ class PacketSink(Protocol):
     ) -> None: ...
 
     def on_udp(
-        self, frame: int, ts: int, src: bytes, dst: bytes, sport: int, dport: int, payload: memoryview
+        self,
+        frame: int,
+        ts: int,
+        src: bytes,
+        dst: bytes,
+        sport: int,
+        dport: int,
+        payload: memoryview,
     ) -> None: ...
 
     def on_unreachable(
@@ -204,6 +213,24 @@ class Decoder:
                     return
                 ethertype = (data[off + 2] << 8) | data[off + 3]
                 off += 4
+            if ethertype == ETH_PPPOE_SESSION:
+                # PPPoE header (6 bytes) then the PPP protocol number (2 bytes).
+                if n < off + 8:
+                    self.sink.on_weird(frame, "truncated_pppoe_header")
+                    return
+                ppp = (data[off + 6] << 8) | data[off + 7]
+                ethertype = ETH_IPV4 if ppp == 0x0021 else ETH_IPV6 if ppp == 0x0057 else -1
+                off += 8
+            elif ethertype in ETH_MPLS:
+                # Skip the label stack to its bottom entry; the payload's version nibble says IPv4/IPv6.
+                while n >= off + 4 and not data[off + 2] & 0x01:
+                    off += 4
+                off += 4
+                if n <= off:
+                    self.sink.on_weird(frame, "truncated_mpls_stack")
+                    return
+                version = data[off] >> 4
+                ethertype = ETH_IPV4 if version == 4 else ETH_IPV6 if version == 6 else -1
         elif linktype == LINKTYPE_LINUX_SLL2:
             if n < 20:
                 self.sink.on_weird(frame, "truncated_sll2_header")
@@ -219,7 +246,9 @@ class Decoder:
             while ethertype in ETH_VLAN_TAGS and n >= off + 4:
                 ethertype = (data[off + 2] << 8) | data[off + 3]
                 off += 4
-        elif linktype in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6) or linktype in LINKTYPE_RAW_BSD:
+        elif (
+            linktype in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6) or linktype in LINKTYPE_RAW_BSD
+        ):
             if n < 1:
                 self.sink.on_weird(frame, "empty_frame")
                 return
@@ -277,9 +306,8 @@ class Decoder:
             else:
                 self.sink.on_weird(frame, "ipv4_total_length_too_small")
                 return
-        if end > n:
-            # Snap length cut the datagram short: decode what is there.
-            end = n
+        # The snap length may have cut the datagram short: decode what is there.
+        end = min(end, n)
         if off + ihl > end:
             self.sink.on_weird(frame, "truncated_ipv4_header")
             return
@@ -291,7 +319,10 @@ class Decoder:
         payload = mv[off + ihl : end]
         if fragword & 0x3FFF:
             whole = self.fragments.add(
-                (src, dst, ident, proto), (fragword & 0x1FFF) * 8, bool(fragword & 0x2000), bytes(payload)
+                (src, dst, ident, proto),
+                (fragword & 0x1FFF) * 8,
+                bool(fragword & 0x2000),
+                bytes(payload),
             )
             if whole is None:
                 return
@@ -315,7 +346,7 @@ class Decoder:
         end = min(end, n)
         pos = off + 40
         frag: tuple[int, bool, int] | None = None
-        for _ in range(_MAX_IPV6_EXT_HEADERS):
+        for _ in range(_MAX_IPV6_EXT_HEADERS + 1):  # one more to read the header after the last
             if nxt in _IPV6_SKIPPABLE:
                 if pos + 2 > end:
                     self.sink.on_weird(frame, "truncated_ipv6_extension_header")
@@ -399,6 +430,9 @@ class Decoder:
                 self.sink.on_weird(frame, "icmp_unreachable_bad_quote")
                 return
             qihl = (quoted[0] & 0x0F) * 4
+            if qihl < 20:
+                self.sink.on_weird(frame, "icmp_unreachable_bad_quote")
+                return
             qproto = quoted[9]
             qsrc, qdst = bytes(quoted[12:16]), bytes(quoted[16:20])
             l4 = qihl
@@ -409,7 +443,7 @@ class Decoder:
             qproto = quoted[6]
             qsrc, qdst = bytes(quoted[8:24]), bytes(quoted[24:40])
             l4 = 40
-            for _ in range(_MAX_IPV6_EXT_HEADERS):
+            for _ in range(_MAX_IPV6_EXT_HEADERS + 1):
                 if qproto in _IPV6_SKIPPABLE and l4 + 2 <= len(quoted):
                     qproto, l4 = quoted[l4], l4 + (quoted[l4 + 1] + 1) * 8
                 else:

@@ -111,7 +111,9 @@ def _resolve(qname: str, msg: DnsMessage) -> tuple[tuple[str, ...], tuple[str, .
 class DnsTracker:
     """Pairs queries with answers within fixed bounds."""
 
-    def __init__(self, max_pending: int = 10_000, max_names: int = 10_000, per_name: int = 64) -> None:
+    def __init__(
+        self, max_pending: int = 10_000, max_names: int = 10_000, per_name: int = 64
+    ) -> None:
         self.max_pending = max_pending
         self.max_names = max_names
         self.per_name = per_name
@@ -152,7 +154,9 @@ class DnsTracker:
     def _expire(self, key: tuple[bytes, int, bytes, int, str]) -> None:
         frame, ts, qtype = self._pending.pop(key)
         client, _, server, _, name = key
-        self._record(DnsTransaction(name, qtype, client, server, frame, ts, None, None, None, (), ()))
+        self._record(
+            DnsTransaction(name, qtype, client, server, frame, ts, None, None, None, (), ())
+        )
 
     def _record(self, tx: DnsTransaction) -> None:
         history = self.by_name.get(tx.name)
@@ -181,7 +185,5 @@ class DnsTracker:
 
     def names_resolving_to(self, address: str) -> list[str]:
         return sorted(
-            name
-            for name, txs in self.by_name.items()
-            if any(address in tx.addresses for tx in txs)
+            name for name, txs in self.by_name.items() if any(address in tx.addresses for tx in txs)
         )

@@ -106,8 +106,8 @@ class HttpConnection:
         "parsers",
         "pending",
         "requests",
-        "responses",
         "response_head",
+        "responses",
     )
 
     def __init__(

@@ -49,10 +49,10 @@ class Conn:
         "isn",
         "last_frame",
         "last_ts",
+        "oriented_by_syn",
         "orig",
         "orig_bytes",
         "orig_port",
-        "oriented_by_syn",
         "resp",
         "resp_bytes",
         "resp_port",
@@ -103,7 +103,9 @@ class Conn:
 
     @property
     def established(self) -> bool:
-        return self.synack is not None or (not self.syns and bool(self.orig_bytes or self.resp_bytes))
+        return self.synack is not None or (
+            not self.syns and bool(self.orig_bytes or self.resp_bytes)
+        )
 
     @property
     def finished(self) -> bool:
@@ -201,11 +203,18 @@ class FlowTable:
     ) -> None:
         conn = self._by_key.get((src, sport, dst, dport))
         syn = flags & TCP_SYN
-        if conn is not None and syn and not flags & TCP_ACK and src == conn.orig and sport == conn.orig_port:
-            if conn.isn is not None and seq != conn.isn:
-                # Same 4-tuple, new initial sequence number: a new connection.
-                self._retire(conn)
-                conn = None
+        if (
+            conn is not None
+            and syn
+            and not flags & TCP_ACK
+            and src == conn.orig
+            and sport == conn.orig_port
+            and conn.isn is not None
+            and seq != conn.isn
+        ):
+            # Same 4-tuple, new initial sequence number: a new connection.
+            self._retire(conn)
+            conn = None
         if conn is None:
             if flags & TCP_RST and not syn:
                 self.stray_rst += 1
@@ -240,7 +249,9 @@ class FlowTable:
             else:
                 conn.resp_bytes += len(payload)
                 conn.mark("d")
-            self._stream(conn, 0 if from_orig else 1).segment(seq + (1 if syn else 0), payload, frame, ts)
+            self._stream(conn, 0 if from_orig else 1).segment(
+                seq + (1 if syn else 0), payload, frame, ts
+            )
         if flags & TCP_FIN:
             if from_orig:
                 conn.fin_orig = True

@@ -123,5 +123,7 @@ class Observations:
                 if len(self.established) >= self.max_records:
                     self.dropped_conns += 1
                     return
-                tally = self.established[key] = EndpointTally(0, summary.first_frame, summary.first_ts)
+                tally = self.established[key] = EndpointTally(
+                    0, summary.first_frame, summary.first_ts
+                )
             tally.count += 1

@@ -135,10 +135,17 @@ class Analyzer:
         self.flows.segment(frame, ts, src, dst, sport, dport, seq, flags, payload, ttl)
 
     def on_udp(
-        self, frame: int, ts: int, src: bytes, dst: bytes, sport: int, dport: int, payload: memoryview
+        self,
+        frame: int,
+        ts: int,
+        src: bytes,
+        dst: bytes,
+        sport: int,
+        dport: int,
+        payload: memoryview,
     ) -> None:
         self.udp += 1
-        if sport == DNS_PORT or dport == DNS_PORT:
+        if DNS_PORT in (sport, dport):
             self.dns.message(frame, ts, src, sport, dst, dport, bytes(payload))
 
     def on_unreachable(
@@ -175,7 +182,7 @@ class Analyzer:
     # -- wiring -----------------------------------------------------------------
 
     def _consumer_for(self, conn: Conn, direction: int) -> StreamConsumer | None:
-        if conn.resp_port == DNS_PORT or conn.orig_port == DNS_PORT:
+        if DNS_PORT in (conn.resp_port, conn.orig_port):
             ends = (
                 (conn.orig, conn.orig_port, conn.resp, conn.resp_port)
                 if direction == 0
@@ -223,7 +230,9 @@ class Analyzer:
     def summary(self, source: SourceInfo) -> CaptureSummary:
         notes: list[str] = []
         for lt, count in sorted(self.decoder.unsupported_linktypes.items()):
-            notes.append(f"{count} frames of link type {lt} were not decoded (unsupported link type)")
+            notes.append(
+                f"{count} frames of link type {lt} were not decoded (unsupported link type)"
+            )
         if self.flows.evicted_early:
             notes.append(
                 f"{self.flows.evicted_early} connections were retired early: more than "
@@ -236,7 +245,9 @@ class Analyzer:
                 "connections were counted but not kept"
             )
         if self.decoder.fragments.evicted:
-            notes.append(f"{self.decoder.fragments.evicted} IP fragment sets could not be reassembled")
+            notes.append(
+                f"{self.decoder.fragments.evicted} IP fragment sets could not be reassembled"
+            )
         weirds = [(name, c, f) for name, (c, f) in sorted(self.weirds.items())]
         if self.dns.malformed:
             weirds.append(("dns_malformed", self.dns.malformed, 0))

@@ -80,4 +80,6 @@ def redact_url(url: str) -> str:
         userinfo, _, hostport = netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:{REDACTED}@{hostport}" if ":" in userinfo else f"{user}@{hostport}"
-    return urlunsplit((parts.scheme, netloc, parts.path, _redact_query(parts.query), parts.fragment))
+    return urlunsplit(
+        (parts.scheme, netloc, parts.path, _redact_query(parts.query), parts.fragment)
+    )

@@ -69,7 +69,9 @@ def exchange_rows(ex: Exchange, show_secrets: bool) -> list[Evidence]:
     return ([req] if req else []) + [response_row(ex, show_secrets)]
 
 
-def attempt_rows(conn: ConnSummary, attempt_no: int, icmp_text: str | None = None) -> list[Evidence]:
+def attempt_rows(
+    conn: ConnSummary, attempt_no: int, icmp_text: str | None = None
+) -> list[Evidence]:
     """The SYNs of one connection attempt and whatever answered them."""
     src = endpoint(conn.orig, conn.orig_port)
     dst = endpoint(conn.resp, conn.resp_port)
@@ -103,7 +105,9 @@ def attempt_rows(conn: ConnSummary, attempt_no: int, icmp_text: str | None = Non
 
 def dns_rows(tx: DnsTransaction) -> list[Evidence]:
     client, server = ip_text(tx.client), ip_text(tx.server)
-    rows = [Evidence(tx.query_frame, tx.query_ts, client, server, f"DNS query {tx.qtype} {tx.name}")]
+    rows = [
+        Evidence(tx.query_frame, tx.query_ts, client, server, f"DNS query {tx.qtype} {tx.name}")
+    ]
     if tx.response_frame is not None and tx.response_ts is not None:
         if tx.addresses:
             via = f" via CNAME {' → '.join(tx.cname_chain)}" if tx.cname_chain else ""
@@ -111,6 +115,12 @@ def dns_rows(tx: DnsTransaction) -> list[Evidence]:
         else:
             answer = tx.rcode_name if tx.rcode else "no records"
         rows.append(
-            Evidence(tx.response_frame, tx.response_ts, server, client, f"DNS answer {tx.qtype} {tx.name}: {answer}")
+            Evidence(
+                tx.response_frame,
+                tx.response_ts,
+                server,
+                client,
+                f"DNS answer {tx.qtype} {tx.name}: {answer}",
+            )
         )
     return rows

@@ -106,7 +106,8 @@ def _gather(ctx: Context, flow: Flow, realm: Realm) -> _Facts:
     if realm.host_is_ip:
         addresses = [realm.host]
     else:
-        lookups = [tx for tx in ctx.dns.lookups(realm.host) if tx.client == flow.client or True]
+        # Any client's lookups count: a shared resolver's answer is the same for all.
+        lookups = ctx.dns.lookups(realm.host)
         seen: dict[str, None] = {}
         for tx in lookups:
             for a in tx.addresses:
@@ -151,7 +152,14 @@ def _gather(ctx: Context, flow: Flow, realm: Realm) -> _Facts:
         and ex.resp_ts >= since
     ]
     return _Facts(
-        realm, addresses, lookups, attempts, established, token_requests, bearer_requests, realm_is_registry
+        realm,
+        addresses,
+        lookups,
+        attempts,
+        established,
+        token_requests,
+        bearer_requests,
+        realm_is_registry,
     )
 
 
@@ -185,6 +193,8 @@ def judge(ctx: Context, flow: Flow) -> Finding | None:
             facts={"realm_valid": False},
         )
     f = _gather(ctx, flow, realm)
+    if all(ex.auth_scheme == "bearer" for ex in flow.challenges) and not f.token_requests:
+        return _judge_bearer_loop(base, f)
     issued = [ex for ex in f.token_requests if ex.token_issued and 200 <= ex.status < 300]
     if issued:
         return _judge_token_issued(base, f, issued)
@@ -260,7 +270,7 @@ class _Base:
         all_facts.update(facts or {})
         if len(evidence) > MAX_EVIDENCE:
             all_facts["evidence_rows_omitted"] = len(evidence) - MAX_EVIDENCE
-            evidence = evidence[: MAX_EVIDENCE - 1] + [evidence[-1]]
+            evidence = [*evidence[: MAX_EVIDENCE - 1], evidence[-1]]
         return Finding(
             rule=rule,
             severity=severity,
@@ -279,13 +289,17 @@ class _Base:
     def fixes(self, f: _Facts) -> list[Remediation]:
         out = [server_fix(f.realm, self.registry_ip, self.flow.registry_port)]
         if f.realm.host_is_ip:
-            dnat = dnat_workaround(f.realm.host, f.realm.port, self.registry_ip, self.flow.registry_port)
+            dnat = dnat_workaround(
+                f.realm.host, f.realm.port, self.registry_ip, self.flow.registry_port
+            )
             if dnat is not None:
                 out.append(dnat)
         else:
             out.append(hosts_workaround(f.realm, self.registry_ip, self.flow.registry_port))
             for addr in f.addresses:
-                dnat = dnat_workaround(addr, f.realm.port, self.registry_ip, self.flow.registry_port)
+                dnat = dnat_workaround(
+                    addr, f.realm.port, self.registry_ip, self.flow.registry_port
+                )
                 if dnat is not None:
                     out.append(dnat)
                     break
@@ -324,7 +338,11 @@ def _judge_attempts(base: _Base, f: _Facts) -> Finding:
         rows.extend(ev.attempt_rows(conn, i, icmp_text))
     internal, note = _internal_note(base, f)
     target = f"{f.realm.host}:{f.realm.port}" if ":" not in f.realm.host else f.realm.hostport
-    dial = f"[{f.addresses[0]}]:{f.realm.port}" if ":" in f.addresses[0] else f"{f.addresses[0]}:{f.realm.port}"
+    dial = (
+        f"[{f.addresses[0]}]:{f.realm.port}"
+        if ":" in f.addresses[0]
+        else f"{f.addresses[0]}:{f.realm.port}"
+    )
     facts: dict[str, Fact] = {
         "realm_host": f.realm.host,
         "realm_port": f.realm.port,
@@ -352,7 +370,7 @@ def _judge_attempts(base: _Base, f: _Facts) -> Finding:
             f"({len(silent)} unanswered, {len(refused)} refused, {len(icmp)} with ICMP errors, "
             f"{retrans} SYN retransmissions). Look at the registry host or the path to it: a full "
             "listen backlog, a stateful firewall or rate limiter, connection tracking limits.",
-            symptom=f"`docker push` stuck at \"Preparing\", then `dial tcp {dial}: i/o timeout`",
+            symptom=f'`docker push` stuck at "Preparing", then `dial tcp {dial}: i/o timeout`',
             facts=facts,
             rows=rows,
         )
@@ -408,7 +426,7 @@ def _judge_attempts(base: _Base, f: _Facts) -> Finding:
         + note,
         symptom=(
             '`docker push` sits at "Preparing"/"Waiting" for minutes, then fails with '
-            f"`Get \"{base.shown_realm}?...\": net/http: request canceled while waiting for connection "
+            f'`Get "{base.shown_realm}?...": net/http: request canceled while waiting for connection '
             "(Client.Timeout exceeded while awaiting headers)` or "
             f"`dial tcp {dial}: i/o timeout`"
         ),
@@ -557,4 +575,31 @@ def _judge_silent(base: _Base, f: _Facts) -> Finding:
         "(tcp-syn|tcp-rst) != 0 or port 53` to see attempts on any port.",
         symptom="unknown from this capture",
         facts=facts,
+    )
+
+
+def _judge_bearer_loop(base: _Base, f: _Facts) -> Finding:
+    """Every challenge answered a request that already carried a Bearer token."""
+    first = base.flow.first
+    error = first.bearer.error if first.bearer else None
+    if error:
+        why = (
+            f"The registry refused the client's token (error={error!r}): it expired (check the "
+            "clocks of client, registry and token service), was issued for another service or "
+            "scope, or is signed by a key the registry does not trust."
+        )
+    else:
+        why = (
+            "The registry answered requests that carried a Bearer token with a fresh challenge "
+            "without an error code: something in front of the registry (a proxy or load balancer) "
+            "probably strips the Authorization header."
+        )
+    return base.finding(
+        "token-rejected",
+        Severity.ERROR,
+        "medium",
+        f"requests carrying a Bearer token were answered 401 ({len(base.flow.challenges)} times)",
+        why,
+        symptom="`unauthorized: authentication required` although login succeeded",
+        facts={"error": error, "bearer_rejected": len(base.flow.challenges)},
     )

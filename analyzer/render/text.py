@@ -7,9 +7,6 @@ forces it off). Commands are printed unwrapped so they can be copied whole.
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
-from rich.padding import Padding
-from rich.table import Table
 from rich.text import Text
 
 from analyzer import __version__
@@ -21,8 +18,25 @@ _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.
 _MARK = {Severity.ERROR: "✖", Severity.WARNING: "▲", Severity.INFO: "✔"}
 
 
-def _indent(renderable: Text | Table, n: int = 2) -> Padding:
-    return Padding(renderable, (0, 0, 0, n), expand=False)
+def _para(console: Console, text: str | Text, indent: int = 2) -> None:
+    """A paragraph wrapped to the console, indented, with no trailing blanks (pipes cleanly)."""
+    body = text if isinstance(text, Text) else Text(text)
+    width = max(40, (console.width or 100) - indent)
+    for line in body.wrap(console, width):
+        line.rstrip()
+        console.print(Text(" " * indent) + line, soft_wrap=True)
+
+
+def _timeline(console: Console, f: Finding, first_ts: int | None) -> None:
+    """The evidence as aligned columns; the last column is never padded."""
+    rows = [("frame", "time", "from", "to", "what")]
+    for e in f.evidence:
+        t = (e.ts - (first_ts or e.ts)) / NS
+        rows.append((str(e.frame), f"{t:.6f}", e.src, e.dst, e.what))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for n, r in enumerate(rows):
+        line = f"    {r[0]:>{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:<{widths[3]}}  "
+        console.print(Text(line + r[4], style="bold" if n == 0 else ""), soft_wrap=True)
 
 
 def _header(console: Console, s: CaptureSummary) -> None:
@@ -48,30 +62,24 @@ def _finding(console: Console, f: Finding, first_ts: int | None) -> None:
             (f"  (confidence: {f.confidence})", "dim"),
         )
     )
-    console.print(_indent(Text(f.summary, style="bold")))
+    _para(console, Text(f.summary, style="bold"))
     console.print()
-    console.print(_indent(Text(f.explanation)))
-    console.print(_indent(Text.assemble(("You likely saw: ", "bold"), f.symptom)))
+    _para(console, f.explanation)
+    _para(console, Text.assemble(("You likely saw: ", "bold"), f.symptom))
     if f.evidence:
         console.print()
-        table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False, header_style="bold")
-        table.add_column("frame", justify="right")
-        table.add_column("time", justify="right")
-        table.add_column("from")
-        table.add_column("to")
-        table.add_column("what", overflow="fold")
-        for e in f.evidence:
-            t = (e.ts - (first_ts or e.ts)) / NS
-            table.add_row(str(e.frame), f"{t:.6f}", e.src, e.dst, escape(e.what))
-        console.print(_indent(Text("Evidence (Wireshark frame numbers; time since the first frame):", style="bold")))
-        console.print(_indent(table))
+        _para(
+            console,
+            Text("Evidence (Wireshark frame numbers; time since the first frame):", style="bold"),
+        )
+        _timeline(console, f, first_ts)
     omitted = f.fact("evidence_rows_omitted")
     if omitted:
         console.print(Text(f"  … {omitted} more rows in --format json", style="dim"))
     for i, r in enumerate(f.remediation, 1):
         console.print()
-        console.print(_indent(Text(f"Fix {i}: {r.title}", style="bold")))
-        console.print(_indent(Text(r.text)))
+        _para(console, Text(f"Fix {i}: {r.title}", style="bold"))
+        _para(console, r.text)
         for cmd in r.commands:
             for line in cmd.splitlines():
                 console.print(Text("      " + line, style="cyan"), soft_wrap=True)
@@ -84,7 +92,10 @@ def _footer(console: Console, report: Report) -> None:
     for f in report.findings:
         counts[f.severity] = counts.get(f.severity, 0) + 1
     if any(sev >= Severity.WARNING for sev in counts):
-        parts = [f"{n} {sev.label}{'s' if n != 1 else ''}" for sev, n in sorted(counts.items(), reverse=True)]
+        parts = [
+            f"{n} {sev.label}{'s' if n != 1 else ''}"
+            for sev, n in sorted(counts.items(), reverse=True)
+        ]
         verdict = Text("Verdict: " + ", ".join(parts), style=_STYLE[max(counts)])
     elif report.findings:
         verdict = Text("Verdict: token flow OK", style=_STYLE[Severity.INFO])

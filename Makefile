@@ -1,0 +1,52 @@
+# pushcap — every target sets up what it needs: a fresh machine needs only python3 and make.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-stamp
+DEMO    ?= captures/synthetic/founding-case.pcap
+
+.PHONY: setup system-deps demo lint test check captures golden clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+setup: $(STAMP) system-deps
+
+# tshark and tcpdump are used by the cross-check tests: installed with apt-get when
+# missing and running as root; otherwise those tests skip and say why.
+system-deps:
+	@missing=""; for t in tshark tcpdump; do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing$$missing with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "note:$$missing not installed (tests that need it will skip): sudo apt-get install$$missing"; \
+	  fi; \
+	fi
+
+# Run the main job on a shipped capture. pushcap exits 1 when it finds a problem: that is the demo.
+demo: $(STAMP)
+	$(VENV)/bin/pushcap analyze $(DEMO) || [ $$? -eq 1 ]
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check analyzer tests captures
+	$(VENV)/bin/ruff format --check analyzer tests captures
+	$(VENV)/bin/mypy --strict analyzer
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+check: lint test
+
+# Regenerate the synthetic captures (byte for byte identical) and the golden reports.
+captures: $(STAMP)
+	$(PY) captures/synthetic/generate.py
+
+golden: $(STAMP)
+	$(PY) -m tests.golden_update
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
