@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from analyzer.cli import analyze_file
+from analyzer.runner import analyze_file
 from analyzer.pipeline import AnalyzerOptions
 from analyzer.render.jsonout import report_dict
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.cli import analyze_file
+from analyzer.runner import analyze_file
 from analyzer.errors import AnalyzerError
 from analyzer.pipeline import AnalyzerOptions
 
