@@ -222,3 +222,6 @@ class HttpSide:
         events = self.parser.gap(nbytes, frame)
         if events:
             self.conn.handle(self.direction, list(events))
+
+    def midstream(self, frame: int) -> None:
+        self.parser.midstream()

@@ -259,9 +259,7 @@ class FlowTable:
             else:
                 conn.fin_resp = True
                 conn.mark("f")
-            stream = conn.streams[0 if from_orig else 1]
-            if stream is not None:
-                stream.flush(frame)
+            # No flush here: a segment missing before the FIN may still be retransmitted.
         if self._next_sweep_ts is None or ts >= self._next_sweep_ts:
             self.sweep(ts)
 
@@ -277,14 +275,15 @@ class FlowTable:
             swap = sport < dport
         if swap:
             src, sport, dst, dport = dst, dport, src, sport
+        if len(self._live) >= self.max_flows:
+            # Make room first, so the connection being created is never the one evicted.
+            self._evict_oldest()
         conn = Conn(self._next_uid, src, sport, dst, dport, frame, ts, by_syn)
         self._next_uid += 1
         self.total += 1
         self._by_key[(src, sport, dst, dport)] = conn
         self._by_key[(dst, dport, src, sport)] = conn
         self._live[conn.uid] = conn
-        if len(self._live) > self.max_flows:
-            self._evict_oldest()
         return conn
 
     def _stream(self, conn: Conn, direction: int) -> Stream:
@@ -349,6 +348,9 @@ class _Discard:
         return None
 
     def gap(self, nbytes: int, frame: int) -> None:
+        return None
+
+    def midstream(self, frame: int) -> None:
         return None
 
 

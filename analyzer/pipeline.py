@@ -53,16 +53,23 @@ class SourceInfo:
 
 
 class _DnsOverTcp:
-    """Splits a TCP stream into length-prefixed DNS messages (RFC 1035 §4.2.2)."""
+    """Splits a TCP stream into length-prefixed DNS messages (RFC 1035 §4.2.2).
 
-    __slots__ = ("buf", "dns", "ends")
+    After a gap, or when joined midstream, the framing is lost for good: the
+    rest of the stream is ignored rather than parsed as garbage.
+    """
+
+    __slots__ = ("buf", "dns", "ends", "lost")
 
     def __init__(self, dns: DnsTracker, ends: tuple[bytes, int, bytes, int]) -> None:
         self.dns = dns
         self.ends = ends
         self.buf = bytearray()
+        self.lost = False
 
     def data(self, payload: memoryview | bytes, frame: int, ts: int) -> None:
+        if self.lost:
+            return
         self.buf += payload
         while len(self.buf) >= 2:
             size = (self.buf[0] << 8) | self.buf[1]
@@ -76,6 +83,10 @@ class _DnsOverTcp:
 
     def gap(self, nbytes: int, frame: int) -> None:
         self.buf.clear()
+        self.lost = True
+
+    def midstream(self, frame: int) -> None:
+        self.gap(0, frame)
 
 
 class Analyzer:

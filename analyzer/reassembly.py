@@ -26,6 +26,9 @@ class StreamConsumer(Protocol):
 
     def gap(self, nbytes: int, frame: int) -> None: ...
 
+    def midstream(self, frame: int) -> None:
+        """The stream is joined at an unknown point: its first bytes may be mid-message."""
+
 
 class Stream:
     """One direction of a TCP connection."""
@@ -68,6 +71,7 @@ class Stream:
         if nxt is None:
             # Connection already open when the capture began: start here.
             nxt = self.next_seq = seq
+            self.consumer.midstream(frame)
         if seq == nxt and not self.ooo:
             # The fast path: the segment every healthy stream is made of.
             size = len(payload)
@@ -111,26 +115,41 @@ class Stream:
 
     def _drain(self) -> None:
         """Deliver stored segments that have become contiguous (or overlap what was sent)."""
-        while self.ooo:
+        if not self.ooo:
+            return
+        nxt = self.next_seq
+        assert nxt is not None
+        # One scan in the common case (nothing ready); one sort when something is, so
+        # draining n stored segments costs O(n log n), not O(n) scans of the store each.
+        if all(0 < (s - nxt) & _MASK < _HALF for s in self.ooo):
+            return
+        self._deliver_stored(nxt)
+
+    def _deliver_stored(self, base: int) -> None:
+        """Deliver stored segments in sequence order from ``base`` until the next hole."""
+        for seq in sorted(self.ooo, key=lambda s: (s - base + _HALF) & _MASK):
             nxt = self.next_seq
             assert nxt is not None
-            ready = [s for s in self.ooo if not 0 < (s - nxt) & _MASK < _HALF]
-            if not ready:
+            if 0 < (seq - nxt) & _MASK < _HALF:
                 return
-            for seq in sorted(ready, key=lambda s: (s - nxt) & _MASK):
-                payload, frame, ts = self.ooo.pop(seq)
-                self.ooo_bytes -= len(payload)
-                self._deliver(seq, payload, frame, ts)
+            payload, frame, ts = self.ooo.pop(seq)
+            self.ooo_bytes -= len(payload)
+            self._deliver(seq, payload, frame, ts)
 
     def flush(self, frame: int) -> None:
         """Give up waiting for holes: report each as a gap and deliver what is stored."""
-        while self.ooo:
+        if not self.ooo:
+            return
+        base = self.next_seq
+        assert base is not None
+        for seq in sorted(self.ooo, key=lambda s: (s - base + _HALF) & _MASK):
             nxt = self.next_seq
             assert nxt is not None
-            first = min(self.ooo, key=lambda s: (s - nxt) & _MASK)
-            missing = (first - nxt) & _MASK
+            missing = (seq - nxt) & _MASK
             if missing and missing < _HALF:
                 self.gaps += 1
                 self.consumer.gap(missing, frame)
-                self.next_seq = first
-            self._drain()
+                self.next_seq = seq
+            payload, seg_frame, ts = self.ooo.pop(seq)
+            self.ooo_bytes -= len(payload)
+            self._deliver(seq, payload, seg_frame, ts)

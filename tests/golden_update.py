@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from analyzer.runner import analyze_file
 from analyzer.pipeline import AnalyzerOptions
 from analyzer.render.jsonout import report_dict
+from analyzer.runner import analyze_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"

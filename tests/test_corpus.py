@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.runner import analyze_file
 from analyzer.errors import AnalyzerError
 from analyzer.pipeline import AnalyzerOptions
+from analyzer.runner import analyze_file
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 pytestmark = [

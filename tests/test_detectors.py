@@ -288,3 +288,24 @@ def test_bearer_rejected_without_token_fetch_in_capture() -> None:
     f = only(run(trace))
     assert f.rule == "token-rejected"
     assert f.fact("error") == "invalid_token"
+
+
+def test_https_probe_answered_by_plain_http_is_not_a_problem() -> None:
+    """skopeo/podman try TLS first on an insecure registry; the HTTP server answers 400 (LAB-NOTES)."""
+    trace = Trace()
+    probe = Tcp(trace, CLIENT, 52100, REGISTRY, 8200)
+    probe.handshake()
+    client_hello = (
+        bytes.fromhex("160301002a010000260303") + bytes(32) + b"\x00\x00\x02\x13\x01\x01\x00"
+    )
+    probe.send(client_hello)
+    probe.reply(
+        b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Connection: close\r\n\r\n400 Bad Request"
+    )
+    probe.close()
+    challenged(trace)
+    Tcp(trace, CLIENT, 40001, REALM_IP, 8200).syns(OLD_KERNEL)
+    report = run(trace)
+    assert [f.rule for f in report.findings] == ["token-service-unreachable"]
+    assert ("http_response_without_request", 1) in {(n, c) for n, c, _ in report.summary.weirds}
