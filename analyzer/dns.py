@@ -17,6 +17,7 @@ import dns.exception
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 
 RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
@@ -50,8 +51,13 @@ def parse_dns(payload: bytes) -> DnsMessage | None:
     cnames: list[tuple[str, str]] = []
     for rrset in msg.answer:
         owner = _name(rrset.name)
+        # A/AAAA outside class IN are other record types (or opaque data) with no address.
+        is_address = rrset.rdclass == dns.rdataclass.IN and rrset.rdtype in (
+            dns.rdatatype.A,
+            dns.rdatatype.AAAA,
+        )
         for rd in rrset:
-            if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            if is_address:
                 addresses.append((owner, rd.address))
             elif rrset.rdtype == dns.rdatatype.CNAME:
                 cnames.append((owner, _name(rd.target)))

@@ -73,7 +73,6 @@ class EndpointTally:
 
     count: int = 0
     first_frame: int = 0
-    first_ts: int = 0
 
 
 @dataclass(slots=True)
@@ -123,7 +122,7 @@ class Observations:
                 if len(self.established) >= self.max_records:
                     self.dropped_conns += 1
                     return
-                tally = self.established[key] = EndpointTally(
-                    0, summary.first_frame, summary.first_ts
-                )
+                tally = self.established[key] = EndpointTally(0, summary.first_frame)
             tally.count += 1
+            # Connections retire in the order they end, not the order they began.
+            tally.first_frame = min(tally.first_frame, summary.first_frame)

@@ -6,7 +6,7 @@ no copy, no buffering). A segment that starts earlier is a retransmission or
 an overlap: the bytes already delivered are trimmed and only new bytes go on.
 A segment that starts later waits in a small out-of-order store until the hole
 before it is filled. When the store exceeds its bounds (bytes or segments), or
-the direction ends (FIN, RST, end of capture), the hole is declared a *gap*:
+the connection is retired (its linger time after FIN or RST has passed, or the capture ends), the hole is declared a *gap*:
 the consumer is told how many bytes are missing (never zero-filled) and
 delivery resumes at the first stored segment.
 
