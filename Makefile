@@ -14,10 +14,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) system-deps
 
-# tshark and tcpdump are used by the cross-check tests: installed with apt-get when
-# missing and running as root; otherwise those tests skip and say why.
+# Debian packages the tests use (command:package): tshark for the Wireshark cross-check,
+# tcpdump (and its libpcap, which scapy needs to compile capture filters), nftables,
+# iproute2 and util-linux (setpriv) for the live-capture tests in network namespaces.
+# Installed with apt-get when missing and running as root; otherwise those tests skip and say why.
 system-deps:
-	@missing=""; for t in tshark tcpdump; do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	@missing=""; for p in tshark:tshark tcpdump:tcpdump nft:nftables ip:iproute2 setpriv:util-linux; do \
+	  command -v $${p%%:*} >/dev/null 2>&1 || missing="$$missing $${p#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing with apt-get"; \

@@ -53,7 +53,7 @@ def _header(console: Console, s: CaptureSummary) -> None:
     console.print()
 
 
-def _finding(console: Console, f: Finding, first_ts: int | None) -> None:
+def render_finding(console: Console, f: Finding, first_ts: int | None) -> None:
     style = _STYLE[f.severity]
     console.print(
         Text.assemble(
@@ -122,5 +122,5 @@ def _footer(console: Console, report: Report) -> None:
 def render_text(report: Report, console: Console) -> None:
     _header(console, report.summary)
     for f in report.findings:
-        _finding(console, f, report.summary.first_ts)
+        render_finding(console, f, report.summary.first_ts)
     _footer(console, report)

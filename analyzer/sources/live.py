@@ -168,26 +168,40 @@ def list_interfaces() -> list[InterfaceInfo]:
     return sorted(found, key=lambda i: i.index)
 
 
-def missing_privilege() -> str | None:
-    """What the process lacks to open a packet socket, or None when it has it."""
+def _effective_caps() -> int | None:
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
             for line in fh:
                 if line.startswith("CapEff:"):
-                    if int(line.split()[1], 16) & (1 << _CAP_NET_RAW):
-                        return None
-                    break
-            else:
-                return None if os.geteuid() == 0 else "root"
-    except (OSError, ValueError):
-        return None if os.geteuid() == 0 else "root"
-    return "root, or the CAP_NET_RAW and CAP_NET_ADMIN capabilities"
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def missing_privilege() -> str | None:
+    """What the process lacks to open a packet socket (``root`` or ``CAP_NET_RAW``), or None."""
+    caps = _effective_caps()
+    allowed = bool(caps & (1 << _CAP_NET_RAW)) if caps is not None else os.geteuid() == 0
+    if allowed:
+        return None
+    return "CAP_NET_RAW" if os.geteuid() == 0 else "root"
 
 
 def privilege_error(missing: str) -> AnalyzerError:
+    if missing == "CAP_NET_RAW":
+        return AnalyzerError(
+            "capturing packets needs the CAP_NET_RAW capability, which this root process lacks",
+            hint="in a container, start it with `--cap-add NET_RAW --cap-add NET_ADMIN`, or run "
+            "pushcap on the host; or capture with `tcpdump -w FILE` where you can and run "
+            "`pushcap analyze FILE`",
+        )
     return AnalyzerError(
-        f"capturing packets needs {missing}: run `sudo pushcap sniff …`",
-        hint="or let this Python capture without sudo (once, as root):\n  " + SETCAP_LINE,
+        "capturing packets needs root, or the CAP_NET_RAW and CAP_NET_ADMIN capabilities: "
+        "run `sudo pushcap sniff …`",
+        hint="or let Python capture without sudo (once, as root; every program run by that "
+        f"Python gets the capability):\n  {SETCAP_LINE}\n  "
+        f"(this pushcap runs {os.path.realpath(sys.executable)})",
     )
 
 
@@ -329,7 +343,7 @@ def open_live(iface: InterfaceInfo, program: Any, expr: str) -> LiveCapture:
     try:
         capture = _open_cooked(iface, program) if iface.cooked else _open_ethernet(iface, expr)
     except PermissionError:
-        raise privilege_error("root, or the CAP_NET_RAW and CAP_NET_ADMIN capabilities") from None
+        raise privilege_error(missing_privilege() or "root") from None
     except OSError as exc:
         raise AnalyzerError(
             f"cannot capture on {iface.name}: {exc.strerror or exc}",
