@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from itertools import islice
 from typing import NoReturn
 
 import typer
@@ -18,11 +19,13 @@ from rich.console import Console
 
 from analyzer.decode import SUPPORTED_LINKTYPES
 from analyzer.errors import AnalyzerError
+from analyzer.fastpath import feed_frames
 from analyzer.findings import ReadIssue, Report, Severity
 from analyzer.pipeline import Analyzer, AnalyzerOptions, SourceInfo
 from analyzer.sources.open import open_capture
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+PROGRESS_EVERY = 1 << 16  # frames between progress updates
 
 
 def fail(err: AnalyzerError) -> NoReturn:
@@ -76,10 +79,14 @@ def analyze_file(path: str, options: AnalyzerOptions, *, progress: bool = False)
     interrupted = False
     with reader:
         try:
-            for n, frame in enumerate(reader, 1):
-                analyzer.feed(frame)
-                if not n & 0x3FFF:
-                    meter.update(n, reader.bytes_read)
+            frames = iter(reader)
+            while True:
+                # Batches keep the per-frame loop free of progress bookkeeping.
+                before = analyzer.frames
+                feed_frames(analyzer, islice(frames, PROGRESS_EVERY))
+                if analyzer.frames == before:
+                    break
+                meter.update(analyzer.frames, reader.bytes_read)
         except KeyboardInterrupt:
             interrupted = True
         finally:
