@@ -41,7 +41,7 @@ _SLL2 = 276
 def feed_frames(analyzer: Analyzer, frames: Iterable[tuple[int, int, int, bytes, int]]) -> None:
     """Feed every frame of ``frames``; equivalent to ``for f in frames: analyzer.feed(f)``."""
     flows = analyzer.flows
-    by_key = flows._by_key  # noqa: SLF001 - the fast path is the flow table's friend
+    by_key = flows.by_key
     slow = analyzer.feed
     linktypes = analyzer.linktypes
     from_bytes = int.from_bytes
@@ -91,7 +91,7 @@ def feed_frames(analyzer: Analyzer, frames: Iterable[tuple[int, int, int, bytes,
         sport = (data[tcp] << 8) | data[tcp + 1]
         dport = (data[tcp + 2] << 8) | data[tcp + 3]
         conn = by_key.get((src, sport, dst, dport))
-        next_sweep = flows._next_sweep_ts  # noqa: SLF001
+        next_sweep = flows.next_sweep_ts
         if conn is None or next_sweep is None or ts >= next_sweep:
             slow(frame)
             continue

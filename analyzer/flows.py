@@ -169,10 +169,11 @@ class FlowTable:
         self.idle_ns = idle_ns
         self.max_ooo_bytes = max_ooo_bytes
         self.max_ooo_segments = max_ooo_segments
-        self._by_key: dict[tuple[bytes, int, bytes, int], Conn] = {}
+        # Both directions' 4-tuples map to the same Conn; read by analyzer.fastpath too.
+        self.by_key: dict[tuple[bytes, int, bytes, int], Conn] = {}
         self._live: dict[int, Conn] = {}
         self._next_uid = 1
-        self._next_sweep_ts: int | None = None
+        self.next_sweep_ts: int | None = None  # capture time of the next sweep (fastpath reads it)
         self.evicted_early = 0
         self.total = 0
         self.stray_rst = 0
@@ -184,7 +185,7 @@ class FlowTable:
         return list(self._live.values())
 
     def find(self, src: bytes, sport: int, dst: bytes, dport: int) -> Conn | None:
-        return self._by_key.get((src, sport, dst, dport))
+        return self.by_key.get((src, sport, dst, dport))
 
     # -- the hot path ---------------------------------------------------------
 
@@ -201,7 +202,7 @@ class FlowTable:
         payload: memoryview,
         ttl: int,
     ) -> None:
-        conn = self._by_key.get((src, sport, dst, dport))
+        conn = self.by_key.get((src, sport, dst, dport))
         syn = flags & TCP_SYN
         if (
             conn is not None
@@ -260,7 +261,7 @@ class FlowTable:
                 conn.fin_resp = True
                 conn.mark("f")
             # No flush here: a segment missing before the FIN may still be retransmitted.
-        if self._next_sweep_ts is None or ts >= self._next_sweep_ts:
+        if self.next_sweep_ts is None or ts >= self.next_sweep_ts:
             self.sweep(ts)
 
     def _new(
@@ -281,8 +282,8 @@ class FlowTable:
         conn = Conn(self._next_uid, src, sport, dst, dport, frame, ts, by_syn)
         self._next_uid += 1
         self.total += 1
-        self._by_key[(src, sport, dst, dport)] = conn
-        self._by_key[(dst, dport, src, sport)] = conn
+        self.by_key[(src, sport, dst, dport)] = conn
+        self.by_key[(dst, dport, src, sport)] = conn
         self._live[conn.uid] = conn
         return conn
 
@@ -305,7 +306,7 @@ class FlowTable:
 
     def sweep(self, now: int) -> None:
         """Retire finished connections after their linger time and idle ones after the timeout."""
-        self._next_sweep_ts = now + 10 * NS
+        self.next_sweep_ts = now + 10 * NS
         stale = [
             c
             for c in self._live.values()
@@ -328,8 +329,8 @@ class FlowTable:
             (conn.orig, conn.orig_port, conn.resp, conn.resp_port),
             (conn.resp, conn.resp_port, conn.orig, conn.orig_port),
         ):
-            if self._by_key.get(key) is conn:
-                del self._by_key[key]
+            if self.by_key.get(key) is conn:
+                del self.by_key[key]
         for stream in conn.streams:
             if stream is not None:
                 stream.flush(conn.last_frame)
