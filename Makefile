@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 DEMO    ?= captures/synthetic/founding-case.pcap
 
-.PHONY: setup system-deps demo lint test check captures golden clean
+.PHONY: setup system-deps demo lint test check captures golden clean bench-audit
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -35,8 +35,8 @@ demo: $(STAMP)
 	$(VENV)/bin/pushcap analyze $(DEMO) || [ $$? -eq 1 ]
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check analyzer tests captures
-	$(VENV)/bin/ruff format --check analyzer tests captures
+	$(VENV)/bin/ruff check analyzer tests captures bench
+	$(VENV)/bin/ruff format --check analyzer tests captures bench
 	$(VENV)/bin/mypy --strict analyzer
 
 test: setup
@@ -50,6 +50,10 @@ captures: $(STAMP)
 
 golden: $(STAMP)
 	$(PY) -m tests.golden_update
+
+# Audit throughput: 1,000 small and 20 large generated captures, --jobs 1 vs 2 (prints figures).
+bench-audit: $(STAMP)
+	$(PY) bench/audit_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -7,8 +7,6 @@ other exception is a bug and shows its traceback.
 
 from __future__ import annotations
 
-import importlib
-import os
 import sys
 from enum import StrEnum
 from typing import Annotated
@@ -16,13 +14,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from analyzer import __version__
+from analyzer import __version__, cli_audit, cli_sniff
 from analyzer.errors import AnalyzerError
 from analyzer.http.parser import HttpLimits
 from analyzer.pipeline import AnalyzerOptions
 from analyzer.render.jsonout import render_json
 from analyzer.render.text import render_text
-from analyzer.runner import EXIT_OK, analyze_file, exit_code, fail
+from analyzer.runner import EXIT_OK, analyze_file, exit_code, fail, quiet_stdout
 
 _DEFAULTS = AnalyzerOptions()
 
@@ -117,39 +115,27 @@ def analyze(
         report = analyze_file(capture, options, progress=progress)
     except AnalyzerError as err:
         fail(err)
-    if output_format is OutputFormat.json:
-        sys.stdout.write(render_json(report))
-    else:
-        console = Console(
-            no_color=no_color or None,
-            highlight=False,
-            width=None if sys.stdout.isatty() else 120,
-        )
-        render_text(report, console)
-    sys.stdout.flush()
+    try:
+        if output_format is OutputFormat.json:
+            sys.stdout.write(render_json(report))
+        else:
+            console = Console(
+                no_color=no_color or None,
+                highlight=False,
+                width=None if sys.stdout.isatty() else 120,
+            )
+            render_text(report, console)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): the analysis itself succeeded.
+        quiet_stdout()
     raise typer.Exit(exit_code(report))
 
 
-def _register_commands() -> None:
-    """Commands that live in their own modules add themselves to the app here."""
-    for name in ("analyzer.cli_sniff", "analyzer.cli_audit"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(app)
-
-
-_register_commands()
+# Commands that live in their own modules add themselves to the app.
+cli_sniff.register(app)
+cli_audit.register(app)
 
 
 def main() -> None:
-    try:
-        app()
-    except BrokenPipeError:
-        # The reader went away (`| head`): not an error of ours.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(EXIT_OK)
+    app()

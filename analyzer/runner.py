@@ -16,6 +16,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from analyzer.decode import SUPPORTED_LINKTYPES
 from analyzer.errors import AnalyzerError
@@ -29,11 +30,18 @@ PROGRESS_EVERY = 1 << 16  # frames between progress updates
 
 
 def fail(err: AnalyzerError) -> NoReturn:
+    """Print an error (and its hint) to stderr and exit 2; brackets in the text stay literal."""
     stderr = Console(stderr=True, highlight=False)
-    stderr.print(f"[bold red]pushcap: error:[/] {err.message}", markup=True, soft_wrap=True)
+    stderr.print(Text.assemble(("pushcap: error: ", "bold red"), err.message), soft_wrap=True)
     if err.hint:
-        stderr.print(f"[bold]hint:[/] {err.hint}", markup=True, soft_wrap=True)
+        stderr.print(Text.assemble(("hint: ", "bold"), err.hint), soft_wrap=True)
     raise typer.Exit(EXIT_ERROR)
+
+
+def quiet_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so the interpreter's final flush cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 class _Progress:
