@@ -1,7 +1,11 @@
 """DNS messages and transactions: what a realm hostname resolved to, or why it did not.
 
 Parsing is dnspython's (``dns.message.from_wire``); this module is the one
-place where its exceptions become "malformed" (``None``). A
+place where its exceptions become "malformed" (``None``). Messages with no
+answer or additional records — every query, NXDOMAIN and NODATA answers — are
+read here with ``struct`` instead: they need only the header and the question,
+and dnspython costs tens of microseconds per message (imported on first use,
+so a capture without DNS answers never pays its import either). A
 :class:`DnsTracker` pairs queries with responses by (client, client port,
 server, id, name), following the answers' CNAME chains, and keeps a bounded
 history per name so the detectors can ask "what happened to name X".
@@ -12,13 +16,10 @@ from __future__ import annotations
 import struct
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import dns.exception
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdataclass
-import dns.rdatatype
+if TYPE_CHECKING:
+    import dns.name
 
 RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 
@@ -38,8 +39,73 @@ def _name(n: dns.name.Name) -> str:
     return n.to_text(omit_final_dot=True).lower()
 
 
+_HEADER = struct.Struct("!HHHHHH")
+_QTYPES = {
+    1: "A",
+    2: "NS",
+    5: "CNAME",
+    6: "SOA",
+    12: "PTR",
+    15: "MX",
+    16: "TXT",
+    28: "AAAA",
+    33: "SRV",
+    65: "HTTPS",
+}
+# Label bytes that dnspython prints as themselves (anything else it escapes: leave those to it).
+_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def _parse_question_only(payload: bytes) -> DnsMessage | None:
+    """A message with only a question (and authority records we ignore), or None to defer."""
+    if len(payload) < 12:
+        return None
+    ident, flags, qdcount, ancount, _nscount, arcount = _HEADER.unpack_from(payload)
+    if qdcount != 1 or ancount or arcount:
+        return None
+    labels: list[str] = []
+    pos = 12
+    while True:
+        if pos >= len(payload):
+            return None
+        size = payload[pos]
+        if size == 0:
+            pos += 1
+            break
+        label = payload[pos + 1 : pos + 1 + size]
+        if size > 63 or len(label) < size or not _PLAIN.issuperset(label):
+            return None  # compression, binary or odd labels: dnspython knows the rules
+        labels.append(label.decode("ascii").lower())
+        pos += 1 + size
+    if pos + 4 > len(payload) or not labels:
+        return None
+    qtype = _QTYPES.get((payload[pos] << 8) | payload[pos + 1])
+    if qtype is None:
+        return None
+    return DnsMessage(
+        id=ident,
+        is_response=bool(flags & 0x8000),
+        rcode=flags & 0x0F,
+        qname=".".join(labels),
+        qtype=qtype,
+        addresses=(),
+        cnames=(),
+    )
+
+
 def parse_dns(payload: bytes) -> DnsMessage | None:
     """Parse one DNS message; ``None`` when it is malformed."""
+    quick = _parse_question_only(payload)
+    return quick if quick is not None else _parse_full(payload)
+
+
+def _parse_full(payload: bytes) -> DnsMessage | None:
+    """Any DNS message, through dnspython."""
+    import dns.exception  # noqa: PLC0415 - dnspython is imported when first needed
+    import dns.message  # noqa: PLC0415
+    import dns.rdataclass  # noqa: PLC0415
+    import dns.rdatatype  # noqa: PLC0415
+
     try:
         msg = dns.message.from_wire(payload, ignore_trailing=True, one_rr_per_rrset=True)
     except (dns.exception.DNSException, ValueError, IndexError, struct.error, UnicodeError):

@@ -324,3 +324,35 @@ def test_dns_over_tcp_through_the_pipeline() -> None:
     assert tx.server == bytes([10, 0, 0, 53])
     assert an.dns.malformed == 0
     assert an.dns.messages == 2
+
+
+# The struct reader for question-only messages must agree with dnspython wherever it answers.
+_label = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
+    min_size=1,
+    max_size=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    labels=st.lists(_label, min_size=1, max_size=5),
+    qtype=st.sampled_from(["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "PTR", "HTTPS"]),
+    rcode=st.sampled_from([0, 2, 3, 5]),
+    response=st.booleans(),
+    ident=st.integers(0, 0xFFFF),
+)
+def test_question_only_reader_agrees_with_dnspython(
+    labels: list[str], qtype: str, rcode: int, response: bool, ident: int
+) -> None:
+    from analyzer.dns import _parse_full, _parse_question_only
+
+    query = dns.message.make_query(".".join(labels), qtype, use_edns=False)
+    query.id = ident
+    msg = dns.message.make_response(query) if response else query
+    if response:
+        msg.set_rcode(rcode)
+    wire = msg.to_wire()
+    quick = _parse_question_only(wire)
+    assert quick is not None
+    assert quick == _parse_full(wire)
