@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import stat
 import sys
 import zlib
 from typing import BinaryIO, Final
 
 from analyzer.errors import CaptureFormatError, CaptureOpenError
 from analyzer.sources.capfile import (
+    COMPRESSED_READ_SIZE,
     CUT_HINT,
     DEFAULT_CHUNK_SIZE,
     PCAP_MAGICS,
@@ -27,6 +30,7 @@ from analyzer.sources.capfile import (
     PcapReader,
     describe_stream_error,
 )
+from analyzer.sources.readahead import ReadAhead
 
 SNIFF_SIZE: Final = 64
 
@@ -161,6 +165,14 @@ def _open_stream(
             "stop tcpdump with Ctrl-C or SIGTERM (not SIGKILL), and use -U to write as it goes",
         )
 
+    if compression is not None:
+        # Decompress on a thread beside the frame loop; pieces keep their fixed size.
+        stream = ReadAhead(stream, piece=COMPRESSED_READ_SIZE)
+        owned.insert(0, stream)
+    elif _is_pipe(raw):
+        stream = ReadAhead(stream)
+        owned.insert(0, stream)
+
     magic = prefix[:4]
     reader_class: type[CaptureReader]
     if magic in PCAP_MAGICS:
@@ -177,6 +189,17 @@ def _open_stream(
         compression=compression,
         owned=owned,
     )
+
+
+def _is_pipe(stream: ByteSource) -> bool:
+    """A pipe, socket or terminal (not a regular file): reads may wait, so read ahead."""
+    fileno = getattr(stream, "fileno", None)
+    if fileno is None:
+        return False
+    try:
+        return not stat.S_ISREG(os.fstat(fileno()).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
 
 
 def _read_up_to(stream: ByteSource, size: int) -> tuple[bytes, BaseException | None]:
