@@ -15,7 +15,9 @@ import typer
 from rich.console import Console
 
 from analyzer import __version__, cli_audit, cli_sniff
-from analyzer.errors import AnalyzerError
+from analyzer.engines import Engine
+from analyzer.engines.tshark import analyze_with_tshark
+from analyzer.errors import AnalyzerError, UsageError
 from analyzer.http.parser import HttpLimits
 from analyzer.pipeline import AnalyzerOptions
 from analyzer.render.jsonout import render_json
@@ -101,6 +103,21 @@ def analyze(
         int,
         typer.Option(help="Out-of-order bytes held per TCP stream direction.", min=4096),
     ] = _DEFAULTS.max_ooo_bytes,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="What reads the capture: pushcap's own decoder, or Wireshark's dissectors "
+            "through tshark (slower; decrypts TLS with --tls-keylog, decodes HTTP/2).",
+        ),
+    ] = Engine.default,
+    tls_keylog: Annotated[
+        str | None,
+        typer.Option(
+            "--tls-keylog",
+            metavar="KEYLOG",
+            help="TLS key log (SSLKEYLOGFILE format) to decrypt HTTPS; needs --engine tshark.",
+        ),
+    ] = None,
 ) -> None:
     """Read a capture and diagnose the registry token flow."""
     options = AnalyzerOptions(
@@ -112,7 +129,12 @@ def analyze(
     )
     progress = not quiet and sys.stderr.isatty()
     try:
-        report = analyze_file(capture, options, progress=progress)
+        if engine is Engine.tshark:
+            report = analyze_with_tshark(capture, options, keylog=tls_keylog)
+        elif tls_keylog is not None:
+            raise UsageError("--tls-keylog needs the tshark engine", hint="add --engine tshark")
+        else:
+            report = analyze_file(capture, options, progress=progress)
     except AnalyzerError as err:
         fail(err)
     try:

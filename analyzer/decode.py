@@ -131,14 +131,24 @@ class FragmentTable:
 
     At most ``max_datagrams`` datagrams are pending at once and each may grow to
     ``max_bytes``; beyond that the oldest is evicted (a weird). Overlapping
-    fragments keep the first copy of each byte, as most stacks do.
+    fragments keep the first copy of each byte, as most stacks do. A datagram
+    of more than ``max_fragments`` pieces, or whose overlapping pieces would
+    hold more than twice ``max_bytes``, is dropped: this bounds both the memory
+    and the cost of checking completeness (only tried once enough bytes are held).
     """
 
-    def __init__(self, max_datagrams: int = 256, max_bytes: int = 65535 + 40) -> None:
+    def __init__(
+        self, max_datagrams: int = 256, max_bytes: int = 65535 + 40, max_fragments: int = 256
+    ) -> None:
         self.max_datagrams = max_datagrams
         self.max_bytes = max_bytes
+        self.max_fragments = max_fragments
         self._pending: dict[tuple[bytes, bytes, int, int], _Datagram] = {}
         self.evicted = 0
+
+    def __len__(self) -> int:
+        """Datagrams still waiting for fragments."""
+        return len(self._pending)
 
     def add(
         self,
@@ -158,11 +168,20 @@ class FragmentTable:
             del self._pending[key]
             self.evicted += 1
             return None
-        entry.pieces.setdefault(offset, data)
+        if offset not in entry.pieces:
+            if (
+                len(entry.pieces) >= self.max_fragments
+                or entry.held + len(data) > 2 * self.max_bytes
+            ):
+                del self._pending[key]
+                self.evicted += 1
+                return None
+            entry.pieces[offset] = data
+            entry.held += len(data)
         if not more:
             entry.total = offset + len(data)
         total = entry.total
-        if total is None:
+        if total is None or entry.held < total:
             return None
         have = 0
         for off in sorted(entry.pieces):
@@ -181,11 +200,12 @@ class FragmentTable:
 
 
 class _Datagram:
-    __slots__ = ("pieces", "total")
+    __slots__ = ("held", "pieces", "total")
 
     def __init__(self) -> None:
         self.pieces: dict[int, bytes] = {}
         self.total: int | None = None
+        self.held = 0  # bytes in pieces, overlaps counted twice
 
 
 class Decoder:

@@ -198,7 +198,19 @@ class DnsTracker:
     def message(
         self, frame: int, ts: int, src: bytes, sport: int, dst: bytes, dport: int, payload: bytes
     ) -> None:
-        msg = parse_dns(payload)
+        self.add(frame, ts, src, sport, dst, dport, parse_dns(payload))
+
+    def add(
+        self,
+        frame: int,
+        ts: int,
+        src: bytes,
+        sport: int,
+        dst: bytes,
+        dport: int,
+        msg: DnsMessage | None,
+    ) -> None:
+        """Pair one parsed message (``None``: malformed) with its query or answer."""
         if msg is None:
             self.malformed += 1
             return

@@ -13,6 +13,7 @@ its value), whether a token came back and its lifetime (never the token).
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from analyzer.http.parser import (
     ResponseHead,
     Weird,
 )
+from analyzer.redact import auth_scheme
 
 MAX_PENDING_REQUESTS = 256
 
@@ -70,7 +72,13 @@ def _header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
     return next((v for k, v in headers if k == name), None)
 
 
-def _body_facts(prefix: bytes) -> tuple[bool, int | None, str | None]:
+# A token response longer than the kept prefix cannot be parsed whole: a JWT that carries
+# its certificate in x5c is ~2 KB, and token services send it twice (token, access_token).
+# Its leading member still says a token was issued.
+_TOKEN_MEMBER = re.compile(rb'^\{\s*"(?:access_)?token"\s*:\s*"[A-Za-z0-9_\-.]{16}')
+
+
+def body_facts(prefix: bytes, truncated: bool = False) -> tuple[bool, int | None, str | None]:
     """(token issued, expires_in, error message) from a JSON body prefix; never keeps secrets."""
     text = prefix.lstrip()
     if not text.startswith(b"{"):
@@ -78,7 +86,7 @@ def _body_facts(prefix: bytes) -> tuple[bool, int | None, str | None]:
     try:
         doc = json.loads(text)
     except (ValueError, RecursionError):
-        return False, None, None
+        return (truncated and _TOKEN_MEMBER.match(text) is not None), None, None
     if not isinstance(doc, dict):
         return False, None, None
     issued = any(isinstance(doc.get(k), str) and doc.get(k) for k in ("token", "access_token"))
@@ -168,7 +176,9 @@ class HttpConnection:
         client, cport = self.ends[1 - direction]
         values = [v for k, v in head.headers if k == "www-authenticate"]
         challenges, _problems = parse_challenges(values) if values else ([], [])
-        issued, expires, message = _body_facts(end.body_prefix)
+        issued, expires, message = body_facts(
+            end.body_prefix, truncated=end.body_bytes > len(end.body_prefix)
+        )
         auth = _header(req.headers, "authorization") if req is not None else None
         self.on_exchange(
             Exchange(
@@ -180,7 +190,7 @@ class HttpConnection:
                 method=req.method if req else None,
                 target=req.target if req else None,
                 host=_header(req.headers, "host") if req else None,
-                auth_scheme=auth.split(None, 1)[0].lower() if auth and auth.split() else None,
+                auth_scheme=auth_scheme(auth) if auth else None,
                 req_frame=req.frame if req else None,
                 req_ts=req.ts_ns if req else None,
                 status=head.status,

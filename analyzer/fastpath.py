@@ -73,7 +73,12 @@ def feed_frames(analyzer: Analyzer, frames: Iterable[tuple[int, int, int, bytes,
             src = data[off + 12 : off + 16]
             dst = data[off + 16 : off + 20]
             tcp = off + 20
-        elif ethertype == b"\x86\xdd" and n >= off + 60 and data[off + 6] == 6:
+        elif (
+            ethertype == b"\x86\xdd"
+            and n >= off + 60
+            and data[off] >> 4 == 6  # else the general path's ipv6_bad_version weird
+            and data[off + 6] == 6
+        ):
             end = off + 40 + ((data[off + 4] << 8) | data[off + 5])
             if end > n or end < off + 60:
                 slow(frame)

@@ -295,7 +295,7 @@ class FlowTable:
                 consumer = self.consumer_for(conn, direction)
                 conn.consumers[direction] = consumer
             stream = Stream(
-                consumer if consumer is not None else _DISCARD,
+                consumer if consumer is not None else DISCARD,
                 self.max_ooo_bytes,
                 self.max_ooo_segments,
             )
@@ -355,4 +355,4 @@ class _Discard:
         return None
 
 
-_DISCARD = _Discard()
+DISCARD = _Discard()

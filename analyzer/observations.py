@@ -105,6 +105,22 @@ class Observations:
             or ex.method is None
         )
 
+    def limit_notes(self, evicted_early: int, max_flows: int) -> list[str]:
+        """The report's notes on the bounds this capture reached (flow table, records)."""
+        notes = []
+        if evicted_early:
+            notes.append(
+                f"{evicted_early} connections were retired early: more than "
+                f"{max_flows} were open at once (--max-flows)"
+            )
+        if self.dropped_exchanges or self.dropped_conns:
+            notes.append(
+                f"record limit reached (--max-records {self.max_records}): "
+                f"{self.dropped_exchanges} exchanges and {self.dropped_conns} "
+                "connections were counted but not kept"
+            )
+        return notes
+
     def conn(self, conn: Conn) -> None:
         summary = ConnSummary.of(conn, live=False)
         self.add_conn(summary)

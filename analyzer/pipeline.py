@@ -12,19 +12,24 @@ never looks at the wall clock: all time is the capture's time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from analyzer.addr import endpoint
 from analyzer.decode import SUPPORTED_LINKTYPES, Decoder
 from analyzer.detectors import run_detectors
 from analyzer.dns import DnsTracker
 from analyzer.exchanges import Exchange, HttpConnection
 from analyzer.findings import CaptureSummary, Finding, ReadIssue, Report
-from analyzer.flows import Conn, FlowTable
+from analyzer.flows import DISCARD, Conn, ConsumerFactory, FlowTable
 from analyzer.http.parser import HttpLimits
 from analyzer.observations import ConnSummary, Observations
 from analyzer.reassembly import StreamConsumer
+from analyzer.tlsnote import MAX_EXAMPLES as MAX_TLS_EXAMPLES
+from analyzer.tlsnote import encrypted_note, looks_like_tls
 
 DNS_PORT = 53
+MAX_FINDINGS = 200  # reported per capture, the most severe first
+MAX_LINKTYPE_NOTES = 8  # unsupported link types named one by one
 MAX_DNS_TCP_MESSAGE = 65535 + 2
 
 
@@ -89,6 +94,82 @@ class _DnsOverTcp:
         self.gap(0, frame)
 
 
+class _FirstByte:
+    """Stands in for a stream's consumer until the stream's first byte, gap or midstream join.
+
+    A SYN creates its direction's stream (to learn the ISN), but the SYNs of a
+    flood, a scan or an unreachable realm never carry a byte: the consumer (an
+    HTTP connection is a few KiB) is only made for a stream that does. It then
+    replaces this stand-in on the stream, so later segments go straight to it.
+    A stand-in never replaced is a reference cycle with its connection:
+    :meth:`forget` breaks it at retirement, so the connection is freed at once.
+
+    A client stream that opens with a TLS handshake record is ciphertext: it gets
+    no consumer, and the server's side a :class:`_TlsAnswer` that only notes
+    whether the server answered in plain HTTP (``400 Bad Request`` to the HTTPS
+    probe a client makes before falling back to HTTP for an insecure registry).
+    """
+
+    __slots__ = ("conn", "direction", "make")
+
+    def __init__(self, make: ConsumerFactory, conn: Conn, direction: int) -> None:
+        self.make = make
+        self.conn: Conn | None = conn
+        self.direction = direction
+
+    def forget(self) -> None:
+        self.conn = None
+
+    def _real(self) -> StreamConsumer:
+        conn = self.conn
+        assert conn is not None, "a retired connection's stream got data"
+        real = self.make(conn, self.direction) or DISCARD
+        stream = conn.streams[self.direction]
+        if stream is not None and stream.consumer is self:
+            stream.consumer = real
+        conn.consumers[self.direction] = real
+        return real
+
+    def data(self, payload: memoryview | bytes, frame: int, ts: int) -> None:
+        conn = self.conn
+        if self.direction == 0 and conn is not None and looks_like_tls(payload):
+            sides: tuple[StreamConsumer, StreamConsumer] = (DISCARD, _TlsAnswer())
+            for side, consumer in enumerate(sides):
+                stream = conn.streams[side]
+                if stream is not None and isinstance(stream.consumer, _FirstByte):
+                    stream.consumer = consumer
+                conn.consumers[side] = consumer
+            return
+        self._real().data(payload, frame, ts)
+
+    def gap(self, nbytes: int, frame: int) -> None:
+        self._real().gap(nbytes, frame)
+
+    def midstream(self, frame: int) -> None:
+        self._real().midstream(frame)
+
+
+class _TlsAnswer:
+    """The server's side of a connection the client opened with TLS."""
+
+    __slots__ = ("plain", "seen")
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.plain = False  # the server answered in plain HTTP: not encrypted after all
+
+    def data(self, payload: memoryview | bytes, frame: int, ts: int) -> None:
+        if not self.seen:
+            self.seen = True
+            self.plain = bytes(payload[:5]) == b"HTTP/"
+
+    def gap(self, nbytes: int, frame: int) -> None:
+        self.seen = True
+
+    def midstream(self, frame: int) -> None:
+        self.seen = True
+
+
 class Analyzer:
     """Feeds frames through decode → flows → HTTP/DNS → observations; detectors at the end."""
 
@@ -114,6 +195,8 @@ class Analyzer:
         self.http_responses = 0
         self.weirds: dict[str, list[int]] = {}  # name -> [count, first frame]
         self.unmatched_icmp = 0
+        self.tls_conns = 0  # connections that stayed encrypted (TLS in both directions)
+        self.tls_examples: list[str] = []  # their first few servers
 
     # -- input ----------------------------------------------------------------
 
@@ -193,6 +276,9 @@ class Analyzer:
     # -- wiring -----------------------------------------------------------------
 
     def _consumer_for(self, conn: Conn, direction: int) -> StreamConsumer | None:
+        return _FirstByte(self._make_consumer, conn, direction)
+
+    def _make_consumer(self, conn: Conn, direction: int) -> StreamConsumer | None:
         if DNS_PORT in (conn.resp_port, conn.orig_port):
             ends = (
                 (conn.orig, conn.orig_port, conn.resp, conn.resp_port)
@@ -224,6 +310,15 @@ class Analyzer:
             self.http_requests += http.requests
             self.http_responses += http.responses
         self.obs.conn(conn)
+        answer = conn.consumers[1]
+        if isinstance(answer, _TlsAnswer) and not answer.plain:
+            self.tls_conns += 1
+            server = endpoint(conn.resp, conn.resp_port)
+            if len(self.tls_examples) < MAX_TLS_EXAMPLES and server not in self.tls_examples:
+                self.tls_examples.append(server)
+        for consumer in conn.consumers:
+            if isinstance(consumer, _FirstByte):
+                consumer.forget()
 
     # -- output -----------------------------------------------------------------
 
@@ -236,29 +331,41 @@ class Analyzer:
         self.flows.close_all()
         self.dns.finish()
         findings = run_detectors(self.obs, [], self.dns, self.last_ts, self.options.show_secrets)
-        return Report(summary=self.summary(source), findings=tuple(findings))
+        summary = self.summary(source)
+        if len(findings) > MAX_FINDINGS:
+            # Thousands of findings (a crafted capture) would take minutes to render, to no use.
+            more = f"{len(findings) - MAX_FINDINGS} more findings are not reported (at most "
+            more += f"{MAX_FINDINGS}, the most severe first)"
+            summary = replace(summary, notes=(*summary.notes, more))
+            findings = findings[:MAX_FINDINGS]
+        return Report(summary=summary, findings=tuple(findings))
 
     def summary(self, source: SourceInfo) -> CaptureSummary:
         notes: list[str] = []
-        for lt, count in sorted(self.decoder.unsupported_linktypes.items()):
+        unsupported = sorted(self.decoder.unsupported_linktypes.items())
+        for lt, count in unsupported[:MAX_LINKTYPE_NOTES]:
             notes.append(
                 f"{count} frames of link type {lt} were not decoded (unsupported link type)"
             )
-        if self.flows.evicted_early:
+        if len(unsupported) > MAX_LINKTYPE_NOTES:
+            rest = unsupported[MAX_LINKTYPE_NOTES:]
             notes.append(
-                f"{self.flows.evicted_early} connections were retired early: more than "
-                f"{self.options.max_flows} were open at once (--max-flows)"
+                f"{sum(c for _, c in rest)} frames of {len(rest)} more unsupported link types "
+                "were not decoded"
             )
-        if self.obs.dropped_exchanges or self.obs.dropped_conns:
-            notes.append(
-                f"record limit reached (--max-records {self.options.max_records}): "
-                f"{self.obs.dropped_exchanges} exchanges and {self.obs.dropped_conns} "
-                "connections were counted but not kept"
-            )
+        notes.extend(self.obs.limit_notes(self.flows.evicted_early, self.options.max_flows))
         if self.decoder.fragments.evicted:
             notes.append(
                 f"{self.decoder.fragments.evicted} IP fragment sets could not be reassembled"
+                " (too many at once, too many pieces, or past 64 KiB)"
             )
+        if len(self.decoder.fragments):
+            notes.append(
+                f"{len(self.decoder.fragments)} IP fragment sets were still incomplete "
+                "at the end of the capture"
+            )
+        if self.tls_conns and not any(ex.status == 401 and ex.bearer for ex in self.obs.exchanges):
+            notes.append(encrypted_note(self.tls_conns, self.tls_examples))
         weirds = [(name, c, f) for name, (c, f) in sorted(self.weirds.items())]
         if self.dns.malformed:
             weirds.append(("dns_malformed", self.dns.malformed, 0))

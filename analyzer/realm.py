@@ -10,6 +10,8 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from analyzer.redact import from_wire
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -37,14 +39,24 @@ class Realm:
 
 
 def parse_realm(url: str) -> Realm | None:
-    """A realm URL, or ``None`` when it is not an absolute http(s) URL with a host."""
+    """A realm URL, or ``None`` when it is not an absolute http(s) URL with a host.
+
+    The header's bytes are read back as UTF-8 when they are, so an internationalised
+    host name becomes its IDNA form (``xn--…``, what DNS is asked); a URL with
+    control characters is no URL.
+    """
+    url = from_wire(url).strip()
+    if not url.isprintable():
+        return None
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         port = parts.port
-    except ValueError:
+        host = (parts.hostname or "").lower()
+        if not host.isascii():
+            host = host.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
         return None
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
     if scheme not in DEFAULT_PORTS or not host:
         return None
     try:

@@ -86,7 +86,10 @@ class Stream:
                 self.flush(frame)
             return
         self._deliver(seq, payload, frame, ts)
-        self._drain()
+        if self.next_seq != nxt:
+            # Only new bytes can make stored segments contiguous; a pure retransmission
+            # must not rescan the store (a flood of them would cost store size each).
+            self._drain()
 
     def _deliver(self, seq: int, payload: memoryview | bytes, frame: int, ts: int) -> None:
         """Deliver a segment that starts at or before ``next_seq``."""

@@ -41,7 +41,57 @@ SECRET_PARAMS = frozenset(
         "x-amz-security-token",
     }
 )
-_AUTH_SCHEME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)")
+_AUTH_SCHEME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)[ \t]+\S")
+# Registered HTTP authentication schemes (and GitHub's "token"): only these names are shown.
+# Anything else may be a bare credential (`Authorization: <token>`), which must not be.
+KNOWN_AUTH_SCHEMES = frozenset(
+    {
+        "basic", "bearer", "digest", "dpop", "gnap", "hoba", "mutual", "negotiate", "ntlm",
+        "oauth", "privatetoken", "scram-sha-1", "scram-sha-256", "token", "vapid",
+        "aws4-hmac-sha256",
+    }
+)  # fmt: skip
+OTHER_SCHEME = "other"
+
+
+def auth_scheme(value: str) -> str | None:
+    """The lower-cased scheme of an Authorization value, never any of its credentials.
+
+    ``None`` for an empty value; ``"other"`` when the value does not start with a
+    known scheme followed by credentials (a bare token, an unknown scheme).
+    """
+    if not value.strip():
+        return None
+    m = _AUTH_SCHEME.match(value)
+    scheme = m.group(1).lower() if m else ""
+    return scheme if scheme in KNOWN_AUTH_SCHEMES else OTHER_SCHEME
+
+
+def from_wire(text: str) -> str:
+    """Header text, which the parser reads as latin-1, as the UTF-8 it was when it was."""
+    if text.isascii():
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return text
+
+
+def printable(text: str) -> str:
+    """Wire text as it may be shown: never a character a terminal would act on.
+
+    Header values are read back as UTF-8 when they were (:func:`from_wire`). Then
+    every character that is not
+    printable (C0 and C1 controls such as ESC, bidi overrides, line separators)
+    is written as its Python escape (``\\x1b``, ``\\u202e``), so a crafted
+    capture cannot clear a screen or reorder a line through the report.
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    text = from_wire(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def redact_header(name: str, value: str) -> str:
@@ -49,7 +99,8 @@ def redact_header(name: str, value: str) -> str:
     lname = name.lower()
     if lname in ("authorization", "proxy-authorization"):
         m = _AUTH_SCHEME.match(value)
-        return f"{m.group(1)} {REDACTED}" if m else REDACTED
+        known = m is not None and m.group(1).lower() in KNOWN_AUTH_SCHEMES
+        return f"{m.group(1)} {REDACTED}" if m and known else REDACTED
     if lname in SECRET_HEADERS:
         return REDACTED
     return value

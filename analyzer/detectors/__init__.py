@@ -6,7 +6,7 @@ runs them all and orders the findings worst first, then by first frame.
 
 from __future__ import annotations
 
-from analyzer.detectors import tokenflow
+from analyzer.detectors import cleartext, tokenflow
 from analyzer.dns import DnsTracker
 from analyzer.findings import Finding
 from analyzer.observations import ConnSummary, Observations
@@ -20,7 +20,7 @@ def run_detectors(
     show_secrets: bool,
 ) -> list[Finding]:
     ctx = tokenflow.Context(obs, live, dns, last_ts, show_secrets)
-    findings = tokenflow.run(ctx)
+    findings = tokenflow.run(ctx) + cleartext.run(ctx)
     return sorted(
         findings,
         key=lambda f: (-f.severity, f.evidence[0].frame if f.evidence else 0),

@@ -8,7 +8,7 @@ from analyzer.exchanges import Exchange
 from analyzer.findings import Evidence
 from analyzer.http.auth import Challenge
 from analyzer.observations import ConnSummary
-from analyzer.redact import redact_url
+from analyzer.redact import printable, redact_url
 
 NS = 1_000_000_000
 
@@ -22,13 +22,13 @@ def show_challenge(ch: Challenge, show_secrets: bool) -> str:
     parts = []
     for name, value in ch.params:
         shown = value if show_secrets or name != "realm" else redact_url(value)
-        parts.append(f"{name}={_quote(shown)}")
+        parts.append(f"{name}={_quote(printable(shown))}")
     scheme = ch.scheme.capitalize()
     return f"{scheme} {','.join(parts)}" if parts else scheme
 
 
 def show_target(target: str, show_secrets: bool) -> str:
-    return target if show_secrets else redact_url(target)
+    return printable(target if show_secrets else redact_url(target))
 
 
 def request_row(ex: Exchange, show_secrets: bool) -> Evidence | None:
@@ -47,14 +47,14 @@ def request_row(ex: Exchange, show_secrets: bool) -> Evidence | None:
 
 
 def response_row(ex: Exchange, show_secrets: bool) -> Evidence:
-    what = f"{ex.status} {ex.reason}".strip()
+    what = f"{ex.status} {printable(ex.reason)}".strip()
     bearer = ex.bearer
     if bearer is not None:
         what += f"; WWW-Authenticate: {show_challenge(bearer, show_secrets)}"
     elif ex.token_issued:
         what += "; token issued" + (f" (expires_in {ex.expires_in} s)" if ex.expires_in else "")
     elif ex.error_message:
-        what += f"; {ex.error_message}"
+        what += f"; {printable(ex.error_message)}"
     return Evidence(
         ex.resp_frame,
         ex.resp_ts,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from analyzer.findings import Remediation
 from analyzer.realm import Realm
+from analyzer.redact import redact_url
 
 # What Linux reports for an ICMP destination-unreachable code, as Go prints it.
 ICMP4_ERRORS = {
@@ -41,7 +42,8 @@ def server_fix(realm: Realm, registry_host: str, registry_port: int) -> Remediat
     return Remediation(
         title="Fix the registry's realm (server side)",
         text=(
-            f"The registry tells clients to fetch tokens from {realm.url}, an address this client "
+            f"The registry tells clients to fetch tokens from {redact_url(realm.url)}, an address "
+            "this client "
             f"cannot use. Make the realm the address clients reach, e.g. {good}. "
             "Harbor: set `external_url` in harbor.yml to the URL clients use "
             f"(e.g. {realm.scheme}://{_host(registry_host)}:{registry_port}), then run "

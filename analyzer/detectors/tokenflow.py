@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 
 from analyzer.addr import endpoint, ip_text, is_internal, is_public
 from analyzer.detectors import evidence as ev
+from analyzer.detectors.lookup import ObservationIndex, request_path
 from analyzer.detectors.remedies import dnat_workaround, hosts_workaround, icmp_meaning, server_fix
 from analyzer.dns import DnsTracker, DnsTransaction
 from analyzer.exchanges import Exchange
 from analyzer.findings import Evidence, Fact, Finding, Remediation, Severity
 from analyzer.observations import ConnSummary, Observations
 from analyzer.realm import Realm, parse_realm
-from analyzer.redact import redact_url
+from analyzer.redact import printable, redact_url
 
 NS = 1_000_000_000
 MAX_EVIDENCE = 60
@@ -62,21 +63,25 @@ class Context:
     dns: DnsTracker
     last_ts: int | None
     show_secrets: bool
+    _index: ObservationIndex | None = None
 
-    def failed_conns(self) -> list[ConnSummary]:
-        return self.obs.failed + [c for c in self.live if c.failed or c.icmp is not None]
+    def index(self) -> ObservationIndex:
+        if self._index is None:
+            self._index = ObservationIndex.of(self.obs, self.live)
+        return self._index
 
 
 def collect_flows(obs: Observations) -> list[Flow]:
     flows: dict[tuple[bytes, bytes, int, str], Flow] = {}
     for ex in obs.exchanges:
         bearer = ex.bearer
-        if ex.status != 401 or bearer is None or not bearer.realm:
+        if ex.status != 401 or bearer is None:
             continue
-        key = (ex.client, ex.server, ex.server_port, bearer.realm)
+        realm = bearer.realm or ""  # no realm at all: judged realm-invalid
+        key = (ex.client, ex.server, ex.server_port, realm)
         flow = flows.get(key)
         if flow is None:
-            flow = flows[key] = Flow(ex.client, ex.server, ex.server_port, bearer.realm)
+            flow = flows[key] = Flow(ex.client, ex.server, ex.server_port, realm)
         flow.challenges.append(ex)
     return sorted(flows.values(), key=lambda f: f.first.resp_frame)
 
@@ -115,41 +120,26 @@ def _gather(ctx: Context, flow: Flow, realm: Realm) -> _Facts:
         addresses = list(seen)
     targets = {(a, realm.port) for a in addresses}
     realm_is_registry = (registry_ip, flow.registry_port) in targets
+    idx = ctx.index()
     attempts = sorted(
         (
             c
-            for c in ctx.failed_conns()
-            if c.orig == flow.client
-            and (ip_text(c.resp), c.resp_port) in targets
-            and c.first_ts >= since
+            for a in addresses
+            for c in idx.failed.get((flow.client, a, realm.port), ())
+            if c.first_ts >= since
         ),
         key=lambda c: c.first_frame,
     )
-    established = 0
-    for a in addresses:
-        for (orig, resp, port), tally in ctx.obs.established.items():
-            if orig == flow.client and port == realm.port and ip_text(resp) == a:
-                established += tally.count
-    for c in ctx.live:
-        if c.orig == flow.client and c.established and (ip_text(c.resp), c.resp_port) in targets:
-            established += 1
+    established = sum(idx.established.get((flow.client, a, realm.port), 0) for a in addresses)
     token_requests = [
         ex
-        for ex in ctx.obs.exchanges
-        if ex.client == flow.client
-        and ex.req_ts is not None
-        and ex.req_ts >= since
-        and ex.target is not None
-        and _is_token_request(ex, realm, targets)
+        for ex in idx.requests.get((flow.client, realm.path), ())
+        if ex.req_ts is not None and ex.req_ts >= since and _is_token_request(ex, realm, targets)
     ]
     bearer_requests = [
         ex
-        for ex in ctx.obs.exchanges
-        if ex.client == flow.client
-        and ex.server == flow.registry
-        and ex.server_port == flow.registry_port
-        and ex.auth_scheme == "bearer"
-        and ex.resp_ts >= since
+        for ex in idx.bearer.get((flow.client, flow.registry, flow.registry_port), ())
+        if ex.resp_ts >= since
     ]
     return _Facts(
         realm,
@@ -165,11 +155,7 @@ def _gather(ctx: Context, flow: Flow, realm: Realm) -> _Facts:
 
 def _is_token_request(ex: Exchange, realm: Realm, targets: set[tuple[str, int]]) -> bool:
     assert ex.target is not None
-    path = ex.target.split("?", 1)[0]
-    if path.startswith(("http://", "https://")):  # absolute form, through a proxy
-        parsed = parse_realm(path)
-        path = parsed.path if parsed else path
-    if path != realm.path:
+    if request_path(ex.target) != realm.path:
         return False
     if (ip_text(ex.server), ex.server_port) in targets:
         return True
@@ -179,17 +165,21 @@ def _is_token_request(ex: Exchange, realm: Realm, targets: set[tuple[str, int]])
 
 def judge(ctx: Context, flow: Flow) -> Finding | None:
     realm = parse_realm(flow.realm_url)
-    shown_realm = flow.realm_url if ctx.show_secrets else redact_url(flow.realm_url)
+    shown_realm = printable(flow.realm_url if ctx.show_secrets else redact_url(flow.realm_url))
     base = _Base(ctx, flow, shown_realm)
     if realm is None:
         return base.finding(
             "realm-invalid",
             Severity.ERROR,
             "high",
-            f"the registry's realm {shown_realm!r} is not an absolute http(s) URL",
+            f"the registry's realm {shown_realm!r} is not an absolute http(s) URL"
+            if flow.realm_url
+            else "the registry's Bearer challenge names no realm",
             "A client cannot fetch a token from a realm that is not a URL it can dial, so every "
             "authenticated request fails.",
-            symptom="unauthorized: authentication required, or an error parsing the realm",
+            symptom="unauthorized: authentication required, or an error parsing the realm"
+            if flow.realm_url
+            else "`no realm specified for token auth challenge`",
             facts={"realm_valid": False},
         )
     f = _gather(ctx, flow, realm)
@@ -451,7 +441,7 @@ def _judge_token_issued(base: _Base, f: _Facts, issued: list[Exchange]) -> Findi
     }
     if rejected and not accepted:
         rows.extend(ev.exchange_rows(rejected[0], show))
-        error = rejected[0].bearer.error if rejected[0].bearer else None
+        error = printable(rejected[0].bearer.error or "") or None if rejected[0].bearer else None
         facts["error"] = error
         return base.finding(
             "token-rejected",
@@ -488,6 +478,7 @@ def _judge_token_issued(base: _Base, f: _Facts, issued: list[Exchange]) -> Findi
 
 def _judge_token_failed(base: _Base, f: _Facts, failed: list[Exchange]) -> Finding:
     first = failed[0]
+    reason = printable(first.reason)
     rows: list[Evidence] = []
     for ex in failed[:5]:
         rows.extend(ev.exchange_rows(ex, base.ctx.show_secrets))
@@ -500,12 +491,12 @@ def _judge_token_failed(base: _Base, f: _Facts, failed: list[Exchange]) -> Findi
         symptom = "`denied: requested access to the resource is denied`"
     else:
         why = "the token service failed (a server error: check the token service's logs)"
-        symptom = f"`received unexpected HTTP status: {status} {first.reason}`"
+        symptom = f"`received unexpected HTTP status: {status} {reason}`"
     return base.finding(
         "token-request-failed",
         Severity.ERROR if status >= 500 else Severity.WARNING,
         "high",
-        f"the token service {f.realm.hostport} answered the token request with {status} {first.reason}",
+        f"the token service {f.realm.hostport} answered the token request with {status} {reason}",
         f"The realm is reachable, but {why}."
         + (f" It said: {first.error_message!r}." if first.error_message else ""),
         symptom=symptom,
@@ -581,7 +572,7 @@ def _judge_silent(base: _Base, f: _Facts) -> Finding:
 def _judge_bearer_loop(base: _Base, f: _Facts) -> Finding:
     """Every challenge answered a request that already carried a Bearer token."""
     first = base.flow.first
-    error = first.bearer.error if first.bearer else None
+    error = printable(first.bearer.error or "") or None if first.bearer else None
     if error:
         why = (
             f"The registry refused the client's token (error={error!r}): it expired (check the "

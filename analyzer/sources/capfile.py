@@ -445,6 +445,12 @@ _BLOCK_NAMES: Final = {
 
 _BYTE_ORDER_MAGICS: Final = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
 MIN_SHB_SIZE: Final = 28  # 12 framing + magic 4 + version 4 + section length 8
+# A crafted file can hold a million tiny IDBs, or packet blocks naming a million interfaces
+# that do not exist: interfaces kept per section, and problems listed one by one while
+# reading goes on, are bounded (the rest are counted in one more problem).
+MAX_INTERFACES: Final = 65536
+MAX_LISTED_PROBLEMS: Final = 100
+MAX_UNKNOWN_INTERFACES: Final = 16  # listed per section
 MAX_BLOCK: Final = MAX_RECORD
 
 OPT_ENDOFOPT: Final = 0
@@ -538,6 +544,26 @@ class PcapngReader(CaptureReader):
             raise CaptureFormatError(problem, hint=CUT_HINT)
         self.sections = 0
         self.interfaces: list[Interface] = []
+        self._unlisted = 0  # problems read past but not listed
+        self._unlisted_at = -1  # index in problems of the one that counts them
+
+    def _read_past(self, offset: int, message: str) -> None:
+        """A problem reading goes on after: listed up to a bound, then only counted."""
+        problems = self.problems
+        if len(problems) < MAX_LISTED_PROBLEMS:
+            problems.append(ReadProblem(offset, None, message))
+            return
+        self._unlisted += 1
+        if self._unlisted_at < 0:
+            self._unlisted_at = len(problems)
+            problems.append(ReadProblem(offset, None, ""))
+        first = problems[self._unlisted_at].offset
+        problems[self._unlisted_at] = ReadProblem(
+            first,
+            None,
+            f"{_plural(self._unlisted, 'more problem')} (the first at byte {first}) were read "
+            "past and not listed one by one",
+        )
 
     def _frames(self) -> Generator[Frame, None, None]:
         fill = self._fill
@@ -702,8 +728,16 @@ class PcapngReader(CaptureReader):
                             f"{blen} bytes, too short for its fixed fields; stopped reading",
                         )
                         return
-                    ifaces.append(self._parse_idb(buf, pos, end, layout, n_ifaces))
-                    n_ifaces += 1
+                    if n_ifaces < MAX_INTERFACES:
+                        ifaces.append(self._parse_idb(buf, pos, end, layout, n_ifaces))
+                        n_ifaces += 1
+                    elif n_ifaces == MAX_INTERFACES:
+                        n_ifaces += 1  # reported once per section
+                        self._read_past(
+                            self._base + pos,
+                            f"section {self.sections} defines more than {MAX_INTERFACES} "
+                            "interfaces; the rest are ignored",
+                        )
                     pos = end
                     continue
                 elif btype == BT_SHB:
@@ -726,16 +760,27 @@ class PcapngReader(CaptureReader):
                     continue
 
                 # A packet block naming an interface the section lacks.
+                if iface not in unknown and len(unknown) >= MAX_UNKNOWN_INTERFACES:
+                    iface = -1  # one entry for all the others
                 entry = unknown.get(iface)
+                if entry is None and len(problems) >= MAX_LISTED_PROBLEMS:
+                    self._read_past(
+                        self._base + pos,
+                        f"packet blocks in section {self.sections} refer to interfaces the "
+                        "section does not define; skipped",
+                    )
+                    pos = end
+                    continue
                 if entry is None:
                     entry = unknown[iface] = [len(problems), self._base + pos, number + 1, 0]
                     problems.append(ReadProblem(0, None, ""))  # filled in just below
                 entry[3] += 1
+                which = f"interface {iface}" if iface >= 0 else "other interfaces"
                 problems[entry[0]] = ReadProblem(
                     entry[1],
                     entry[2],
                     f"{_plural(entry[3], 'packet block')} in section {self.sections} "
-                    f"(first at byte {entry[1]}) refer to interface {iface}, but the "
+                    f"(first at byte {entry[1]}) refer to {which}, but the "
                     f"section defines {_plural(n_ifaces, 'interface')} at that point; "
                     "skipped without frame numbers (Wireshark refuses such a file)",
                 )
@@ -756,9 +801,8 @@ class PcapngReader(CaptureReader):
             if code == OPT_ENDOFOPT:
                 break
             if p + length > stop:
-                self._stop(
+                self._read_past(
                     self._base + p - 4,
-                    None,
                     f"interface {index} of section {self.sections}: option {code} runs past "
                     "the end of its block; ignored it and the options after it",
                 )

@@ -148,13 +148,21 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def jwt(issued_at: int, *, audience: str = "harbor-registry") -> str:
-    """A JWT-shaped token (RS256 header, Distribution claims, fake signature)."""
-    header = {
+def jwt(issued_at: int, *, audience: str = "harbor-registry", x5c: bool = False) -> str:
+    """A JWT-shaped token (RS256 header, Distribution claims, fake signature).
+
+    With ``x5c`` the header carries a (fake, 1.5 KB) certificate as Distribution 2.8
+    accepts it: the token is then ~2.2 KB, and a token response holding it twice is
+    longer than the body prefix the analyzer keeps (a case the lab's real capture showed).
+    """
+    header: dict[str, object] = {
         "typ": "JWT",
         "alg": "RS256",
         "kid": "PYYO:TEWU:V7JH:26JV:AQTZ:LJC3:SXVJ:XGHA:34F2:2LAQ:ZRMK:Z7Q6",
     }
+    if x5c:
+        del header["kid"]
+        header["x5c"] = [base64.b64encode(prand(f"certificate {issued_at}", 1100)).decode()]
     claims = {
         "iss": "harbor-token-issuer",
         "sub": "admin",

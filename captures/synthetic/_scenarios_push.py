@@ -37,12 +37,18 @@ def _state(label: str) -> str:
 
 
 def _token_exchange(
-    conn: TcpConn, t: int, host: str, *, auth: str = BASIC_ADMIN, mark: str = "token response 200"
+    conn: TcpConn,
+    t: int,
+    host: str,
+    *,
+    auth: str = BASIC_ADMIN,
+    mark: str = "token response 200",
+    x5c: bool = False,
 ) -> tuple[str, int]:
     """GET <realm>?… with Basic credentials → 200 with a JWT; returns the token and the end time."""
     epoch = conn.cap.epoch_ns
     issued = (epoch + t) // NS
-    token = jwt(issued)
+    token = jwt(issued, x5c=x5c)
     stamp = datetime.fromtimestamp(issued, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = token_body(token, stamp)
     request = docker_request("GET", TOKEN_PATH, host, auth=auth)
@@ -226,17 +232,22 @@ def healthy_push() -> Capture:
     return d.cap
 
 
-def healthy_push_separate_realm() -> Capture:
+def healthy_push_separate_realm(x5c: bool = False) -> Capture:
     """Realm on another reachable host (180.119.140.231:8201); layer exists, manifest pushed."""
     d, conn, t = start_docker(REALM_SEPARATE, close=False)
     tconn = d.conn(52120, TOKEN_HOST, 8201, 31_240 * US)
     t = tconn.connect(t + 1_304 * US)
-    token, t = _token_exchange(tconn, t + 160 * US, "180.119.140.231:8201")
+    token, t = _token_exchange(tconn, t + 160 * US, "180.119.140.231:8201", x5c=x5c)
     blob = layer_blob(300 * 1024)
     t = _blob_exists(conn, t + 15 * MS, token, blob, "HEAD layer blob")
     t = _blob_exists(conn, t + 410 * US, token, CONFIG, "HEAD config blob")
     _put_manifest(conn, t + 2_870 * US, token, blob)
     return d.cap
+
+
+def healthy_push_large_token() -> Capture:
+    """As healthy_push_separate_realm, with a ~4.6 KB token response (x5c JWT, sent twice)."""
+    return healthy_push_separate_realm(x5c=True)
 
 
 def token_request_denied() -> Capture:

@@ -31,7 +31,12 @@ from _scenarios import (  # noqa: E402
     realm_is_registry_unreachable,
     realm_refused,
 )
-from _scenarios_push import healthy_push, healthy_push_separate_realm, token_request_denied  # noqa: E402
+from _scenarios_push import (  # noqa: E402
+    healthy_push,
+    healthy_push_large_token,
+    healthy_push_separate_realm,
+    token_request_denied,
+)
 from _wire import Capture  # noqa: E402
 from _writers import (  # noqa: E402
     LINKTYPE_ETHERNET,
@@ -113,6 +118,13 @@ CAPTURES: dict[str, Spec] = {
         "Realm on another reachable host `http://180.119.140.231:8201/service/token`; token `200` from it; "
         "then HEAD blobs `200` and manifest PUT `201` with Bearer on the registry connection",
         "`token-flow-ok` (info, exit 0): the realm differs from the registry but answers",
+    ),
+    "healthy-push-large-token.pcap": Spec(
+        healthy_push_large_token, _ethernet,
+        "As healthy-push-separate-realm, but the token is an x5c JWT (~2.2 KB) sent as both `token` "
+        "and `access_token`: the ~4.6 KB token response is longer than the 4 KiB body prefix pushcap keeps",
+        "`token-flow-ok` (info, exit 0), high confidence: the token is recognised from the response's "
+        "leading member (seen first in the lab's real healthy push)",
     ),
     "realm-refused.pcap": Spec(
         realm_refused, _ethernet,
