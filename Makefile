@@ -16,10 +16,12 @@ setup: $(STAMP) system-deps
 
 # Debian packages the tests use (command:package): tshark for the Wireshark cross-check,
 # tcpdump (and its libpcap, which scapy needs to compile capture filters), nftables,
-# iproute2 and util-linux (setpriv) for the live-capture tests in network namespaces.
+# iproute2 and util-linux (setpriv) for the live-capture tests in network namespaces;
+# docker-registry, skopeo and openssl for the lab's end-to-end test (real registry and client).
 # Installed with apt-get when missing and running as root; otherwise those tests skip and say why.
 system-deps:
-	@missing=""; for p in tshark:tshark tcpdump:tcpdump nft:nftables ip:iproute2 setpriv:util-linux; do \
+	@missing=""; for p in tshark:tshark tcpdump:tcpdump nft:nftables ip:iproute2 setpriv:util-linux \
+	    docker-registry:docker-registry skopeo:skopeo openssl:openssl; do \
 	  command -v $${p%%:*} >/dev/null 2>&1 || missing="$$missing $${p#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -35,8 +37,8 @@ demo: $(STAMP)
 	$(VENV)/bin/pushcap analyze $(DEMO) || [ $$? -eq 1 ]
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check analyzer tests captures bench
-	$(VENV)/bin/ruff format --check analyzer tests captures bench
+	$(VENV)/bin/ruff check analyzer tests captures bench lab
+	$(VENV)/bin/ruff format --check analyzer tests captures bench lab
 	$(VENV)/bin/mypy --strict analyzer
 
 test: setup
@@ -57,3 +59,5 @@ bench-audit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+include lab/Makefile.inc

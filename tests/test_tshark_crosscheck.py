@@ -185,8 +185,16 @@ def test_evidence_frames_match_tshark(capture: Path) -> None:
                 ev["frame"] for ev in evidence if ev["what"].startswith("SYN retransmission")
             }
             syn_frames = {ev["frame"] for ev in evidence if ev["what"].startswith("SYN")}
-            assert finding["facts"]["syn_retransmissions"] == len(retrans_frames)
-            assert finding["facts"]["attempts"] == len(syn_frames - retrans_frames)
+            facts = finding["facts"]
+            if facts.get("evidence_rows_omitted"):
+                # The evidence is capped (MAX_EVIDENCE rows): it shows a subset of the SYNs,
+                # and tshark's retransmitted SYNs bound the count from above.
+                tshark_retrans = sum(r.syn and not r.ack and r.retrans for r in rows.values())
+                assert len(retrans_frames) <= facts["syn_retransmissions"] <= tshark_retrans
+                assert len(syn_frames - retrans_frames) <= facts["attempts"]
+            else:
+                assert facts["syn_retransmissions"] == len(retrans_frames)
+                assert facts["attempts"] == len(syn_frames - retrans_frames)
 
 
 def test_crosscheck_covers_captures() -> None:

@@ -1,0 +1,1 @@
+"""The lab: real registry, token service and clients in network namespaces (see lab/run.py)."""
