@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 DEMO    ?= captures/synthetic/founding-case.pcap
 
-.PHONY: setup system-deps demo lint test check captures golden clean bench-audit
+.PHONY: setup system-deps demo lint test check captures golden clean bench bench-audit fuzz
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -37,8 +37,8 @@ demo: $(STAMP)
 	$(VENV)/bin/pushcap analyze $(DEMO) || [ $$? -eq 1 ]
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check analyzer tests captures bench lab
-	$(VENV)/bin/ruff format --check analyzer tests captures bench lab
+	$(VENV)/bin/ruff check analyzer tests captures bench lab fuzz
+	$(VENV)/bin/ruff format --check analyzer tests captures bench lab fuzz
 	$(VENV)/bin/mypy --strict analyzer
 
 test: setup
@@ -53,9 +53,24 @@ captures: $(STAMP)
 golden: $(STAMP)
 	$(PY) -m tests.golden_update
 
+# Speed and memory against tshark, tcpdump and cat on generated captures of ~200 MB and ~2 GB
+# (prints a table and the ratios; nothing is asserted). BENCH_ARGS='--sizes small' for a quick run.
+BENCH_ARGS ?=
+bench: $(STAMP) system-deps
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 # Audit throughput: 1,000 small and 20 large generated captures, --jobs 1 vs 2 (prints figures).
 bench-audit: $(STAMP)
 	$(PY) bench/audit_bench.py
+
+# Coverage-guided fuzzing of the whole pipeline (atheris), seeded from the committed captures.
+FUZZ_TIME ?= 300
+fuzz: $(STAMP)
+	$(PY) -c 'import atheris' 2>/dev/null || $(PY) -m pip install -q 'atheris>=2.3'
+	mkdir -p fuzz/corpus fuzz/crashes
+	$(PY) fuzz/fuzz_pipeline.py fuzz/corpus captures/broken captures/synthetic captures/real \
+	  captures/secrets fuzz/regressions -dict=fuzz/pushcap.dict -max_total_time=$(FUZZ_TIME) \
+	  -max_len=65536 -timeout=10 -rss_limit_mb=1024 -artifact_prefix=fuzz/crashes/
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
