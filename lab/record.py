@@ -1,7 +1,8 @@
 """One scenario, recorded: build the lab, start the servers, capture while the real client pushes.
 
 How this works, in order (every step inside :func:`lab.netns.guarded`, so the
-lab is torn down whatever happens):
+lab is torn down whatever happens; steps 1-4 are :func:`staged`, which tests
+that run something else beside the client, such as ``pushcap sniff``, use too):
 
 1. Outside the lab: write the image (oci: layout), the token signing key and
    certificate, and the registry's config with the scenario's realm.
@@ -24,7 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,15 +90,24 @@ class Recording:
         return [r for r in self.rules if r in TOKEN_FLOW_RULES] == [self.scenario.expected_rule]
 
 
-def _wait_for_text(log: Path, text: str, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+def wait_for_text(
+    log: Path,
+    text: str,
+    proc: subprocess.Popen[bytes],
+    what: str,
+    timeout_s: float = READY_TIMEOUT_S,
+) -> str:
+    """The first line of log holding text, once it is there; LabError if proc exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
     while True:
+        exited = proc.poll() is not None  # before reading: what it wrote before exiting is seen
         content = log.read_text(errors="replace") if log.exists() else ""
-        if text in content:
-            return
-        if proc.poll() is not None or time.monotonic() > deadline:
+        for line in content.splitlines():
+            if text in line:
+                return line
+        if exited or time.monotonic() > deadline:
             tail = "\n".join(content.splitlines()[-10:])
-            raise LabError(f"{what} did not start (exit {proc.poll()}):\n{tail}")
+            raise LabError(f"{what}: no {text!r} in its output (exit {proc.poll()}):\n{tail}")
         time.sleep(0.05)
 
 
@@ -148,15 +158,35 @@ def _syn_linear_timeouts(lab: Lab) -> str:
         return "absent (kernel older than 6.5)"
 
 
-def record(
+@dataclass
+class Stage:
+    """A scenario's lab with its servers ready for the client: what :func:`staged` yields."""
+
+    scenario: Scenario  # with the layers and timeout asked for
+    lab: Lab
+    command: list[str]  # the client's command line
+    env: dict[str, str]
+    logs: Path
+    stack: contextlib.ExitStack  # closes the log files once the lab is down
+    podman_state: Path
+
+    def start(self, role: str, argv: Sequence[str], log: str) -> subprocess.Popen[bytes]:
+        """Start argv in role's namespace, its output in logs/<log>; teardown ends it."""
+        return _start(self.lab, role, argv, self.logs / log, self.env, self.stack)
+
+
+@contextlib.contextmanager
+def staged(
     scenario: Scenario,
-    pcap: Path,
     work: Path,
     *,
     layers: int | None = None,
     timeout_s: float | None = None,
-) -> Recording:
-    """Record scenario into pcap (overwritten); work is a scratch directory (created)."""
+) -> Iterator[Stage]:
+    """Steps 1-4: the lab built and its servers ready; torn down on every way out.
+
+    work is a scratch directory (created).
+    """
     scenario = replace(
         scenario,
         layers=layers if layers is not None else scenario.layers,
@@ -171,7 +201,6 @@ def record(
     # podman refuses a runroot longer than 50 characters, so its state gets a short path
     podman_state = Path(tempfile.mkdtemp(prefix="pushcap-podman-", dir="/tmp"))
     command = client_argv(scenario, image.reference, image.tag, podman_state)
-    raw = work / "capture.pcap"
     lab = Lab()
     # The stack is left last: log files close and podman's state goes once the lab is down.
     with contextlib.ExitStack() as stack, guarded(lab):
@@ -183,18 +212,35 @@ def record(
             lab, "internal", token_service_argv(scenario, key, cert), logs / "token.log", env, stack
         )
         _start(lab, "registry", registry_argv(config), logs / "registry.log", env, stack)
-        _wait_for_text(logs / "dns.log", '"ready"', dns, "the DNS server")
-        _wait_for_text(logs / "token.log", '"ready"', tokens, "the token service")
+        wait_for_text(logs / "dns.log", '"ready"', dns, "the DNS server")
+        wait_for_text(logs / "token.log", '"ready"', tokens, "the token service")
         lab.wait_tcp("internal", REALM_IP, PORT, READY_TIMEOUT_S)
         lab.wait_tcp("registry", REGISTRY_IP, PORT, READY_TIMEOUT_S)
         if scenario.client == "podman":
             _prepare_podman(lab, podman_state, image.reference, image.tag, env)
-        syn_linear = _syn_linear_timeouts(lab)
-        capture_command = tcpdump_argv(raw)
-        tcpdump = _start(lab, "client", capture_command, logs / "tcpdump.log", env, stack)
-        _wait_for_text(logs / "tcpdump.log", "listening on", tcpdump, "tcpdump")
+        yield Stage(scenario, lab, command, env, logs, stack, podman_state)
+
+
+def record(
+    scenario: Scenario,
+    pcap: Path,
+    work: Path,
+    *,
+    layers: int | None = None,
+    timeout_s: float | None = None,
+) -> Recording:
+    """Record scenario into pcap (overwritten); work is a scratch directory (created)."""
+    raw = work / "capture.pcap"
+    capture_command = tcpdump_argv(raw)
+    with staged(scenario, work, layers=layers, timeout_s=timeout_s) as stage:
+        scenario = stage.scenario
+        syn_linear = _syn_linear_timeouts(stage.lab)
+        tcpdump = stage.start("client", capture_command, "tcpdump.log")
+        wait_for_text(stage.logs / "tcpdump.log", "listening on", tcpdump, "tcpdump")
         recorded_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        code, duration = _run_client(lab, command, logs / "client.log", env, scenario.timeout_s)
+        code, duration = _run_client(
+            stage.lab, stage.command, stage.logs / "client.log", stage.env, scenario.timeout_s
+        )
         time.sleep(SETTLE_S)
         stop_process(tcpdump)
     pcap.parent.mkdir(parents=True, exist_ok=True)
@@ -202,16 +248,16 @@ def record(
     return Recording(
         scenario=scenario,
         pcap=pcap,
-        command=command,
+        command=stage.command,
         capture_command=capture_command,
         exit_code=code,
         duration_s=duration,
-        output=(logs / "client.log").read_text(errors="replace"),
+        output=(stage.logs / "client.log").read_text(errors="replace"),
         recorded_at=recorded_at,
         versions=versions(scenario.client),
         syn_linear_timeouts=syn_linear,
         findings=pushcap_findings(pcap),
-        placeholders={str(work): "$WORK", str(podman_state): "$PODMAN_STATE"},
+        placeholders={str(work): "$WORK", str(stage.podman_state): "$PODMAN_STATE"},
     )
 
 

@@ -12,40 +12,22 @@ network namespaces or the Debian packages (`make system-deps` installs them).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from lab.components import missing_commands
-from lab.netns import CLIENT_IP, PORT, REALM_IP, REGISTRY_IP, list_netns, unavailable
+from lab.netns import CLIENT_IP, PORT, REALM_IP, REGISTRY_IP
 from lab.record import record
 from lab.scenarios import BY_NAME, REALM
+from tests.lab.needs import ours, skip_reason
 
 ROOT = Path(__file__).resolve().parents[2]
-NEEDED = ("docker-registry", "skopeo", "tcpdump", "nft", "openssl")
 CLIENT_TIMEOUT_S = 45.0
 
-
-def _skip_reason() -> str | None:
-    reason = unavailable()
-    if reason is not None:
-        return reason
-    missing = missing_commands(NEEDED)
-    if missing:
-        return f"not installed: {', '.join(missing)} (`make system-deps` installs them as root)"
-    return None
-
-
-SKIP = _skip_reason()
+SKIP = skip_reason()
 pytestmark = [pytest.mark.root, pytest.mark.skipif(SKIP is not None, reason=str(SKIP))]
-
-
-def _ours() -> set[str]:
-    """This test process's lab namespaces (other runs may come and go meanwhile)."""
-    return {n for n in list_netns() if n.startswith(f"pushcap-lab-{os.getpid()}-")}
 
 
 def test_founding_case_recorded_with_skopeo_is_diagnosed(tmp_path: Path) -> None:
@@ -57,7 +39,7 @@ def test_founding_case_recorded_with_skopeo_is_diagnosed(tmp_path: Path) -> None
         layers=1,
         timeout_s=CLIENT_TIMEOUT_S,
     )
-    assert not _ours(), "the lab left namespaces behind"
+    assert not ours(), "the lab left namespaces behind"
     # skopeo ended on its own, with the error a user sees when the realm is silently dropped
     assert rec.exit_code not in (None, 0), rec.output
     assert f"dial tcp {REALM_IP}:{PORT}: i/o timeout" in rec.output, rec.output
