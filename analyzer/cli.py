@@ -16,7 +16,6 @@ from rich.console import Console
 
 from analyzer import __version__, cli_audit, cli_sniff
 from analyzer.engines import Engine
-from analyzer.engines.tshark import analyze_with_tshark
 from analyzer.errors import AnalyzerError, UsageError
 from analyzer.http.parser import HttpLimits
 from analyzer.pipeline import AnalyzerOptions
@@ -130,6 +129,8 @@ def analyze(
     progress = not quiet and sys.stderr.isatty()
     try:
         if engine is Engine.tshark:
+            from analyzer.engines.tshark import analyze_with_tshark  # noqa: PLC0415 - its users pay
+
             report = analyze_with_tshark(capture, options, keylog=tls_keylog)
         elif tls_keylog is not None:
             raise UsageError("--tls-keylog needs the tshark engine", hint="add --engine tshark")

@@ -4,8 +4,11 @@ The flow table forgets a connection once it ends; what matters of it for the
 token flow is kept here as a frozen :class:`ConnSummary`: every connection
 that failed to establish (the attempts toward a dead realm), and a per-client,
 per-endpoint tally of the ones that worked. HTTP exchanges that touch
-authentication are kept whole (minus secrets); the rest are only counted.
-Every list has a cap; what the cap drops is counted and reported.
+authentication are kept whole (minus secrets), except the Bearer requests a
+registry accepted: a push sends one per blob and chunk, a big capture millions,
+so per client and endpoint only the first few are kept and the rest counted
+(:class:`AcceptedBearer`); the rest are only counted. Every list has a cap; what
+the cap drops is counted and reported.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from analyzer.flows import Conn
 
 # A response that is part of the auth story, whatever the request.
 _AUTH_STATUSES = frozenset({401, 403, 407})
+MAX_KEPT_ACCEPTED = 16  # accepted Bearer requests kept whole per (client, server, port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +80,58 @@ class EndpointTally:
 
 
 @dataclass(slots=True)
+class AcceptedBearer:
+    """Bearer requests from one client to one endpoint that the server accepted.
+
+    The detectors need how many were answered after a challenge, the first as
+    evidence and the last to end a timeline: the first :data:`MAX_KEPT_ACCEPTED`
+    are kept whole, later ones only counted (with the time of the first of those
+    and the last exchange), so memory does not follow the length of a push and
+    they never crowd challenges out of the record cap.
+    """
+
+    kept: list[Exchange] = field(default_factory=list)
+    more: int = 0  # counted only, after the kept ones
+    more_from_ts: int = 0  # answer time of the first one counted only
+    last: Exchange | None = None
+
+    def add(self, ex: Exchange) -> None:
+        if len(self.kept) < MAX_KEPT_ACCEPTED:
+            self.kept.append(ex)
+        else:
+            if not self.more:
+                self.more_from_ts = ex.resp_ts
+            self.more += 1
+        self.last = ex
+
+    @property
+    def count(self) -> int:
+        return len(self.kept) + self.more
+
+    def since(self, ts: int) -> tuple[int, Exchange | None]:
+        """How many were answered at ``ts`` or later, and the first of those.
+
+        Exact for the kept ones. Those only counted are all counted when the
+        first of them came at ``ts`` or later (the usual case: one challenge,
+        then the push); when ``ts`` falls among them (a second challenge deep
+        into a long push) they are all counted if the last came after ``ts``, so
+        the count is then an upper bound.
+        """
+        after = [ex for ex in self.kept if ex.resp_ts >= ts]
+        count = len(after)
+        first = after[0] if after else None
+        if self.more and self.last is not None and self.last.resp_ts >= ts:
+            count += self.more
+            if first is None:
+                first = self.last  # the first of them is not kept; the last stands for it
+        return count, first
+
+
+@dataclass(slots=True)
 class Observations:
     max_records: int = 20_000
     exchanges: list[Exchange] = field(default_factory=list)
+    accepted: dict[tuple[bytes, bytes, int], AcceptedBearer] = field(default_factory=dict)
     failed: list[ConnSummary] = field(default_factory=list)
     established: dict[tuple[bytes, bytes, int], EndpointTally] = field(default_factory=dict)
     exchanges_total: int = 0
@@ -89,10 +142,32 @@ class Observations:
         self.exchanges_total += 1
         if not self._keep(ex):
             return
+        if self._accepted_bearer(ex):
+            key = (ex.client, ex.server, ex.server_port)
+            tally = self.accepted.get(key)
+            if tally is None:
+                if len(self.accepted) >= self.max_records:
+                    self.dropped_exchanges += 1
+                    return
+                tally = self.accepted[key] = AcceptedBearer()
+            tally.add(ex)
+            return
         if len(self.exchanges) >= self.max_records:
             self.dropped_exchanges += 1
             return
         self.exchanges.append(ex)
+
+    @staticmethod
+    def _accepted_bearer(ex: Exchange) -> bool:
+        """A plain request with a token that worked: nothing in it but its count and times."""
+        return (
+            ex.auth_scheme == "bearer"
+            and ex.method is not None
+            and ex.status not in _AUTH_STATUSES
+            and not ex.challenges
+            and not ex.token_issued
+            and (ex.target is None or "scope=" not in ex.target)
+        )
 
     @staticmethod
     def _keep(ex: Exchange) -> bool:

@@ -313,3 +313,52 @@ def test_https_probe_answered_by_plain_http_is_not_a_problem() -> None:
     # The ClientHello is not parsed as HTTP, and the plain answer means it did not stay encrypted.
     assert report.summary.weirds == ()
     assert not [n for n in report.summary.notes if "TLS" in n]
+
+
+def _long_push(trace: Trace, requests: int) -> list[int]:
+    """The healthy flow, then ``requests`` more blob requests accepted with the token."""
+    healthy(trace)
+    push = Tcp(trace, CLIENT, 52112, REGISTRY, 8200)
+    push.handshake()
+    frames = []
+    for i in range(requests):
+        frames.append(
+            push.send(
+                http_request(
+                    "HEAD",
+                    f"/v2/library/web/blobs/sha256:{i:064x}",
+                    f"{REGISTRY}:8200",
+                    {"Authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln"},
+                )
+            )
+        )
+        push.reply(http_response(200, "OK", {}))
+    push.close()
+    return frames
+
+
+def test_accepted_bearer_requests_are_counted_not_kept() -> None:
+    trace = Trace()
+    heads = _long_push(trace, 60)
+    report = run(trace)
+    f = next(f for f in report.findings if f.rule == "token-flow-ok")
+    assert f.fact("bearer_accepted") == 61  # the upload of healthy() and the 60 HEADs
+    cleartext = next(
+        f
+        for f in report.findings
+        if f.rule == "credentials-in-cleartext" and f.fact("bearer_requests")
+    )
+    assert cleartext.fact("bearer_requests") == 61
+    # Evidence: the first and the last Bearer request, though the last was only counted.
+    assert max(e.frame for e in cleartext.evidence) == heads[-1]
+
+
+def test_a_long_push_does_not_crowd_out_a_later_challenge() -> None:
+    """The record cap once filled with accepted Bearer requests and dropped later challenges."""
+    trace = Trace()
+    _long_push(trace, 40)
+    challenged(trace, registry="180.119.140.231")  # then a registry whose realm is dead
+    Tcp(trace, CLIENT, 40001, REALM_IP, 8200).syns(OLD_KERNEL)
+    report = run(trace, max_records=8)
+    assert "token-service-unreachable" in {f.rule for f in report.findings}
+    assert not [n for n in report.summary.notes if "record limit" in n]

@@ -47,10 +47,12 @@ class _Receiver:
 
     server: bytes
     port: int
-    requests: list[Exchange] = field(default_factory=list)
+    requests: list[Exchange] = field(default_factory=list)  # kept whole
+    more_bearer: int = 0  # accepted Bearer requests only counted (see AcceptedBearer)
 
     def count(self, scheme: str) -> int:
-        return sum(1 for ex in self.requests if ex.auth_scheme == scheme)
+        kept = sum(1 for ex in self.requests if ex.auth_scheme == scheme)
+        return kept + (self.more_bearer if scheme == "bearer" else 0)
 
 
 def _clients(exchanges: list[Exchange]) -> list[str]:
@@ -103,7 +105,7 @@ def _authorization_finding(ctx: Context, rec: _Receiver) -> Finding:
     counts = {scheme: rec.count(scheme) for scheme in SCHEMES}
     said = ", ".join(f"{n} {scheme.capitalize()}" for scheme, n in counts.items() if n)
     clients = _clients(rec.requests)
-    total = len(rec.requests)
+    total = len(rec.requests) + rec.more_bearer
     facts: dict[str, Fact] = {
         "receiver": where,
         "requests": total,
@@ -226,9 +228,17 @@ def _registry_endpoints(exchanges: list[Exchange]) -> set[tuple[bytes, int]]:
 
 
 def run(ctx: Context) -> list[Finding]:
-    in_scope = _registry_endpoints(ctx.obs.exchanges)
+    tallies = list(ctx.obs.accepted.values())
+    # The accepted Bearer requests: those kept whole, and the last of those only counted.
+    requests = ctx.obs.exchanges + [
+        ex
+        for t in tallies
+        for ex in (t.kept if not t.more or t.last is None else [*t.kept, t.last])
+    ]
+    requests.sort(key=lambda ex: ex.resp_frame)
+    in_scope = _registry_endpoints(requests)
     receivers: dict[tuple[bytes, int], _Receiver] = {}
-    for ex in ctx.obs.exchanges:
+    for ex in requests:
         if ex.auth_scheme not in SCHEMES or (ex.server, ex.server_port) not in in_scope:
             continue
         key = (ex.server, ex.server_port)
@@ -236,5 +246,9 @@ def run(ctx: Context) -> list[Finding]:
         if rec is None:
             rec = receivers[key] = _Receiver(ex.server, ex.server_port)
         rec.requests.append(ex)
+    for t in tallies:
+        rec = receivers.get((t.kept[0].server, t.kept[0].server_port))
+        if rec is not None and t.more:
+            rec.more_bearer += t.more - 1  # the last is among the requests
     findings = [_authorization_finding(ctx, rec) for rec in receivers.values()]
     return findings + _realm_findings(ctx)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from analyzer.addr import ip_text
 from analyzer.exchanges import Exchange
-from analyzer.observations import ConnSummary, Observations
+from analyzer.observations import AcceptedBearer, ConnSummary, Observations
 from analyzer.realm import parse_realm
 
 # (client, address as text, port)
@@ -35,7 +35,10 @@ class ObservationIndex:
     failed: dict[Target, list[ConnSummary]]
     established: dict[Target, int]
     requests: dict[tuple[bytes, str], list[Exchange]]  # (client, path)
-    bearer: dict[tuple[bytes, bytes, int], list[Exchange]]  # (client, server, port)
+    # (client, server, port): Bearer requests kept whole (refused, or special), and the
+    # tally of those accepted
+    bearer: dict[tuple[bytes, bytes, int], list[Exchange]]
+    accepted: dict[tuple[bytes, bytes, int], AcceptedBearer]
 
     @classmethod
     def of(cls, obs: Observations, live: list[ConnSummary]) -> ObservationIndex:
@@ -57,4 +60,4 @@ class ObservationIndex:
                 requests.setdefault((ex.client, request_path(ex.target)), []).append(ex)
             if ex.auth_scheme == "bearer":
                 bearer.setdefault((ex.client, ex.server, ex.server_port), []).append(ex)
-        return cls(failed, established, requests, bearer)
+        return cls(failed, established, requests, bearer, obs.accepted)

@@ -100,7 +100,9 @@ class _Facts:
     attempts: list[ConnSummary]
     established: int
     token_requests: list[Exchange]
-    bearer_requests: list[Exchange]
+    bearer_rejected: list[Exchange]  # Bearer requests to the registry answered 401/403
+    bearer_accepted: int  # and those it accepted
+    first_accepted: Exchange | None
     realm_is_registry: bool
 
 
@@ -136,11 +138,12 @@ def _gather(ctx: Context, flow: Flow, realm: Realm) -> _Facts:
         for ex in idx.requests.get((flow.client, realm.path), ())
         if ex.req_ts is not None and ex.req_ts >= since and _is_token_request(ex, realm, targets)
     ]
-    bearer_requests = [
-        ex
-        for ex in idx.bearer.get((flow.client, flow.registry, flow.registry_port), ())
-        if ex.resp_ts >= since
-    ]
+    key = (flow.client, flow.registry, flow.registry_port)
+    kept = [ex for ex in idx.bearer.get(key, ()) if ex.resp_ts >= since]
+    accepted = [ex for ex in kept if ex.status not in (401, 403)]
+    tally = idx.accepted.get(key)
+    counted, first_counted = tally.since(since) if tally is not None else (0, None)
+    firsts = [ex for ex in (*accepted[:1], first_counted) if ex is not None]
     return _Facts(
         realm,
         addresses,
@@ -148,7 +151,9 @@ def _gather(ctx: Context, flow: Flow, realm: Realm) -> _Facts:
         attempts,
         established,
         token_requests,
-        bearer_requests,
+        [ex for ex in kept if ex.status in (401, 403)],
+        len(accepted) + counted,
+        min(firsts, key=lambda ex: ex.resp_frame) if firsts else None,
         realm_is_registry,
     )
 
@@ -429,14 +434,13 @@ def _judge_attempts(base: _Base, f: _Facts) -> Finding:
 def _judge_token_issued(base: _Base, f: _Facts, issued: list[Exchange]) -> Finding:
     show = base.ctx.show_secrets
     rows = ev.exchange_rows(issued[0], show)
-    accepted = [ex for ex in f.bearer_requests if ex.status not in (401, 403)]
-    rejected = [ex for ex in f.bearer_requests if ex.status in (401, 403)]
+    accepted, rejected = f.bearer_accepted, f.bearer_rejected
     facts: dict[str, Fact] = {
         "token_requests": len(f.token_requests),
         "tokens_issued": len(issued),
         "expires_in": issued[0].expires_in,
-        "bearer_requests": len(f.bearer_requests),
-        "bearer_accepted": len(accepted),
+        "bearer_requests": accepted + len(rejected),
+        "bearer_accepted": accepted,
         "bearer_rejected": len(rejected),
     }
     if rejected and not accepted:
@@ -458,8 +462,8 @@ def _judge_token_issued(base: _Base, f: _Facts, issued: list[Exchange]) -> Findi
             facts=facts,
             rows=rows,
         )
-    if accepted:
-        rows.extend(ev.exchange_rows(accepted[0], show))
+    if f.first_accepted is not None:
+        rows.extend(ev.exchange_rows(f.first_accepted, show))
     internal, _ = _internal_note(base, f)
     facts["realm_internal"] = internal
     return base.finding(
@@ -467,7 +471,7 @@ def _judge_token_issued(base: _Base, f: _Facts, issued: list[Exchange]) -> Findi
         Severity.INFO,
         "high" if accepted else "medium",
         f"token flow OK: token fetched from {f.realm.hostport}"
-        + (f" and {len(accepted)} requests accepted with it" if accepted else ""),
+        + (f" and {accepted} requests accepted with it" if accepted else ""),
         "The client was challenged, fetched a token from the realm and "
         + ("used it successfully." if accepted else "no request with it was seen yet."),
         symptom="none: authentication worked",
