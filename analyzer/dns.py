@@ -1,11 +1,12 @@
 """DNS messages and transactions: what a realm hostname resolved to, or why it did not.
 
 Parsing is dnspython's (``dns.message.from_wire``); this module is the one
-place where its exceptions become "malformed" (``None``). Messages with no
-answer or additional records — every query, NXDOMAIN and NODATA answers — are
-read here with ``struct`` instead: they need only the header and the question,
-and dnspython costs tens of microseconds per message (imported on first use,
-so a capture without DNS answers never pays its import either). A
+place where its exceptions become "malformed" (``None``). The common messages
+— queries, NXDOMAIN and NODATA answers, answers of A, AAAA and CNAME records —
+are read here with ``struct`` instead (:func:`_parse_common`): dnspython costs
+tens of microseconds per message, a fifth of the analysis of a DNS-heavy
+capture, and is imported on first use, so a capture without unusual DNS never
+pays its import either. A
 :class:`DnsTracker` pairs queries with responses by (client, client port,
 server, id, name), following the answers' CNAME chains, and keeps a bounded
 history per name so the detectors can ask "what happened to name X".
@@ -13,6 +14,7 @@ history per name so the detectors can ask "what happened to name X".
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 from collections import deque
 from dataclasses import dataclass
@@ -56,46 +58,122 @@ _QTYPES = {
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
-def _parse_question_only(payload: bytes) -> DnsMessage | None:
-    """A message with only a question (and authority records we ignore), or None to defer."""
-    if len(payload) < 12:
-        return None
-    ident, flags, qdcount, ancount, _nscount, arcount = _HEADER.unpack_from(payload)
-    if qdcount != 1 or ancount or arcount:
-        return None
+_RR = struct.Struct("!HHIH")  # type, class, TTL, rdata length
+_A, _CNAME, _AAAA, _OPT = 1, 5, 28, 41
+_IN = 1
+_MAX_HOPS = 16
+
+
+def _read_name(payload: bytes, pos: int) -> tuple[str, int] | None:
+    """The name at ``pos`` and where the record goes on after it; ``None`` to defer.
+
+    Compression pointers follow dnspython's rule (each must point before the
+    previous one, so loops end); label types it rejects, escaped bytes and names
+    over 255 octets are left to it.
+    """
     labels: list[str] = []
-    pos = 12
-    while True:
-        if pos >= len(payload):
+    after = -1  # position after the name in the record, once a pointer was followed
+    biggest = pos
+    octets = 1
+    n = len(payload)
+    for _ in range(128 + _MAX_HOPS):
+        if pos >= n:
             return None
         size = payload[pos]
         if size == 0:
-            pos += 1
-            break
+            if not labels:
+                return None  # the root: dnspython's text for it is its own
+            return ".".join(labels), (after if after >= 0 else pos + 1)
+        if size >= 0xC0:
+            if pos + 1 >= n:
+                return None
+            target = ((size & 0x3F) << 8) | payload[pos + 1]
+            if target >= biggest:
+                return None
+            if after < 0:
+                after = pos + 2
+            biggest = pos = target
+            continue
         label = payload[pos + 1 : pos + 1 + size]
-        if size > 63 or len(label) < size or not _PLAIN.issuperset(label):
-            return None  # compression, binary or odd labels: dnspython knows the rules
+        octets += 1 + size
+        if size > 63 or len(label) < size or octets > 255 or not _PLAIN.issuperset(label):
+            return None
         labels.append(label.decode("ascii").lower())
         pos += 1 + size
-    if pos + 4 > len(payload) or not labels:
+    return None
+
+
+def _parse_common(payload: bytes) -> DnsMessage | None:
+    """The messages a push's capture is made of, read with ``struct``; ``None`` to defer.
+
+    Queries, NXDOMAIN/NODATA answers and answers made only of A, AAAA and CNAME
+    records of class IN (names compressed or not), with at most an EDNS OPT
+    record without options. Anything else (other record types, authority
+    records, odd names or lengths) goes to dnspython, which knows every rule;
+    the property tests in tests/core/test_dns.py check the two agree.
+    """
+    if len(payload) < 12:
+        return None
+    ident, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(payload)
+    if qdcount != 1 or nscount or arcount > 1 or flags & 0x7800:  # opcode not QUERY: defer
+        return None
+    read = _read_name(payload, 12)
+    if read is None:
+        return None
+    qname, pos = read
+    if pos + 4 > len(payload):
         return None
     qtype = _QTYPES.get((payload[pos] << 8) | payload[pos + 1])
     if qtype is None:
         return None
+    pos += 4
+    addresses: list[tuple[str, str]] = []
+    cnames: list[tuple[str, str]] = []
+    for _ in range(ancount):
+        read = _read_name(payload, pos)
+        if read is None:
+            return None
+        owner, pos = read
+        if pos + 10 > len(payload):
+            return None
+        rtype, rclass, ttl, rdlen = _RR.unpack_from(payload, pos)
+        pos += 10
+        end = pos + rdlen
+        if rclass != _IN or ttl >= 1 << 31 or end > len(payload):
+            return None
+        if rtype == _A and rdlen == 4:
+            addresses.append((owner, ".".join(map(str, payload[pos:end]))))
+        elif rtype == _AAAA and rdlen == 16:
+            addresses.append((owner, str(ipaddress.IPv6Address(payload[pos:end]))))
+        elif rtype == _CNAME:
+            target = _read_name(payload, pos)
+            if target is None or target[1] != end:
+                return None
+            cnames.append((owner, target[0]))
+        else:
+            return None
+        pos = end
+    if arcount:
+        # EDNS: the root name, type OPT, no options, extended rcode and version 0.
+        if payload[pos : pos + 3] != b"\x00\x00\x29" or pos + 11 > len(payload):
+            return None
+        _, _, ttl, rdlen = _RR.unpack_from(payload, pos + 1)
+        if ttl >> 16 or rdlen:
+            return None
     return DnsMessage(
         id=ident,
         is_response=bool(flags & 0x8000),
         rcode=flags & 0x0F,
-        qname=".".join(labels),
+        qname=qname,
         qtype=qtype,
-        addresses=(),
-        cnames=(),
+        addresses=tuple(addresses),
+        cnames=tuple(cnames),
     )
 
 
 def parse_dns(payload: bytes) -> DnsMessage | None:
     """Parse one DNS message; ``None`` when it is malformed."""
-    quick = _parse_question_only(payload)
+    quick = _parse_common(payload)
     return quick if quick is not None else _parse_full(payload)
 
 
@@ -124,7 +202,9 @@ def _parse_full(payload: bytes) -> DnsMessage | None:
         )
         for rd in rrset:
             if is_address:
-                addresses.append((owner, rd.address))
+                # The text ip_text gives a connection's address (dnspython writes an
+                # IPv4-mapped IPv6 address its own way), so the two compare equal.
+                addresses.append((owner, str(ipaddress.ip_address(rd.address))))
             elif rrset.rdtype == dns.rdatatype.CNAME:
                 cnames.append((owner, _name(rd.target)))
     return DnsMessage(

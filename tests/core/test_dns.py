@@ -326,33 +326,108 @@ def test_dns_over_tcp_through_the_pipeline() -> None:
     assert an.dns.messages == 2
 
 
-# The struct reader for question-only messages must agree with dnspython wherever it answers.
+# The struct reader for common messages must agree with dnspython wherever it answers.
 _label = st.text(
     alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
     min_size=1,
     max_size=20,
 )
+_names = st.lists(_label, min_size=1, max_size=5).map(".".join)
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    labels=st.lists(_label, min_size=1, max_size=5),
+    name=_names,
     qtype=st.sampled_from(["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "PTR", "HTTPS"]),
     rcode=st.sampled_from([0, 2, 3, 5]),
     response=st.booleans(),
     ident=st.integers(0, 0xFFFF),
+    edns=st.booleans(),
 )
 def test_question_only_reader_agrees_with_dnspython(
-    labels: list[str], qtype: str, rcode: int, response: bool, ident: int
+    name: str, qtype: str, rcode: int, response: bool, ident: int, edns: bool
 ) -> None:
-    from analyzer.dns import _parse_full, _parse_question_only
+    from analyzer.dns import _parse_common, _parse_full
 
-    query = dns.message.make_query(".".join(labels), qtype, use_edns=False)
+    query = dns.message.make_query(name, qtype, use_edns=edns)
     query.id = ident
     msg = dns.message.make_response(query) if response else query
     if response:
         msg.set_rcode(rcode)
     wire = msg.to_wire()
-    quick = _parse_question_only(wire)
+    quick = _parse_common(wire)
     assert quick is not None
     assert quick == _parse_full(wire)
+
+
+def _uncompressed(msg: dns.message.Message) -> bytes:
+    """The message without name compression (and without EDNS), which dnspython never writes."""
+    q = msg.question[0]
+    rrs = [(rrset, rd) for rrset in msg.answer for rd in rrset]
+    wire = struct.pack("!HHHHHH", msg.id, msg.flags, 1, len(rrs), 0, 0)
+    wire += q.name.to_wire() + struct.pack("!HH", q.rdtype, q.rdclass)
+    for rrset, rd in rrs:
+        rdata = rd.to_wire()
+        wire += rrset.name.to_wire() + struct.pack("!HHIH", rd.rdtype, rd.rdclass, 300, len(rdata))
+        wire += rdata
+    return wire
+
+
+_answer = st.one_of(
+    st.tuples(st.just("A"), st.ip_addresses(v=4).map(str)),
+    st.tuples(st.just("AAAA"), st.ip_addresses(v=6).map(str)),
+    st.tuples(st.just("CNAME"), _names.map(lambda n: n + ".")),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=_names,
+    answers=st.lists(st.tuples(st.booleans(), _answer), min_size=1, max_size=6),
+    edns=st.booleans(),
+    compress=st.booleans(),
+)
+def test_answer_reader_agrees_with_dnspython(
+    name: str, answers: list[tuple[bool, tuple[str, str]]], edns: bool, compress: bool
+) -> None:
+    """A, AAAA and CNAME answers, owners the query name or another, names compressed or not."""
+    import dns.rrset
+
+    from analyzer.dns import _parse_common, _parse_full
+
+    query = dns.message.make_query(name, "A", use_edns=edns)
+    msg = dns.message.make_response(query)
+    for on_qname, (rtype, value) in answers:
+        owner = name if on_qname else f"alias.{name}"
+        msg.answer.append(dns.rrset.from_text(owner + ".", 300, "IN", rtype, value))
+    wire = msg.to_wire() if compress else _uncompressed(msg)
+    quick = _parse_common(wire)
+    assert quick is not None
+    assert quick == _parse_full(wire)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    answers=st.lists(_answer, min_size=0, max_size=4),
+    flips=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), min_size=1, max_size=4),
+    cut=st.integers(0, 400),
+)
+def test_struct_reader_never_disagrees_on_damaged_messages(
+    answers: list[tuple[str, str]], flips: list[tuple[int, int]], cut: int
+) -> None:
+    """Bytes changed or cut anywhere: the struct reader defers or gives dnspython's answer."""
+    import dns.rrset
+
+    from analyzer.dns import _parse_common, _parse_full
+
+    msg = dns.message.make_response(dns.message.make_query("registry.example.com", "A"))
+    for rtype, value in answers:
+        msg.answer.append(dns.rrset.from_text("registry.example.com.", 60, "IN", rtype, value))
+    wire = bytearray(msg.to_wire())
+    for at, value in flips:
+        if at < len(wire):
+            wire[at] = value
+    damaged = bytes(wire[: max(cut, 12)])
+    quick = _parse_common(damaged)
+    if quick is not None:
+        assert quick == _parse_full(damaged)
