@@ -6,10 +6,16 @@ for ``analyze``: 1 when a file has a finding at or above ``--fail-on``, 2 for
 wrong arguments or when no file at all could be read, 130 when interrupted,
 otherwise 0. Unreadable files do not change the code by themselves: they get
 an error row and are listed in the summary.
+
+``--engine tshark`` (with ``--tls-keylog KEYLOG`` for every file) reads each
+file through tshark in the worker; a missing tshark or an unreadable key log
+stops the audit with exit 2 before any file is read (with ``--scheduler`` the
+workers' own tshark is used, and a worker without it gives error rows).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +29,8 @@ from analyzer.audit.discover import DEFAULT_GLOBS, discover
 from analyzer.audit.progress import AuditProgress
 from analyzer.audit.row import AuditSettings
 from analyzer.audit.summary import AuditSummary
+from analyzer.engines import Engine
+from analyzer.engines.tshark import check_keylog, find_tshark
 from analyzer.errors import AnalyzerError, UsageError
 from analyzer.findings import Severity
 from analyzer.render.audit_formats import AuditFormat, make_writer
@@ -124,10 +132,32 @@ def audit(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress display on stderr.")
     ] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="What reads each capture: pushcap's own decoder, or Wireshark's dissectors "
+            "through tshark (slower; decrypts TLS with --tls-keylog, decodes HTTP/2).",
+        ),
+    ] = Engine.default,
+    tls_keylog: Annotated[
+        str | None,
+        typer.Option(
+            "--tls-keylog",
+            metavar="KEYLOG",
+            help="TLS key log (SSLKEYLOGFILE format) for every capture; needs --engine tshark.",
+        ),
+    ] = None,
 ) -> None:
     """Audit many captures at once: a row per file, a summary grouping repeated findings."""
-    settings = AuditSettings(show_secrets=show_secrets, timeout_s=timeout, max_memory_mb=max_memory)
     try:
+        settings = _settings(
+            engine,
+            tls_keylog,
+            local=scheduler is None,
+            show_secrets=show_secrets,
+            timeout_s=timeout,
+            max_memory_mb=max_memory,
+        )
         found = discover(paths, recursive=recursive, globs=tuple(globs or DEFAULT_GLOBS))
         if not found.files and not found.unreadable:
             raise UsageError(
@@ -164,6 +194,34 @@ def audit(
             f"[bold red]pushcap: error:[/] none of the {total} files could be read", markup=True
         )
     raise typer.Exit(code)
+
+
+def _settings(
+    engine: Engine,
+    keylog: str | None,
+    *,
+    local: bool,
+    show_secrets: bool,
+    timeout_s: float,
+    max_memory_mb: int,
+) -> AuditSettings:
+    """The workers' settings; raise before any work if the engine cannot run here."""
+    if engine is Engine.tshark:
+        if keylog is not None:
+            keylog = os.path.abspath(keylog)  # the workers need not share our directory
+        if local:  # a cluster's workers have their own tshark and files
+            find_tshark()
+            if keylog is not None:
+                check_keylog(keylog)
+    elif keylog is not None:
+        raise UsageError("--tls-keylog needs the tshark engine", hint="add --engine tshark")
+    return AuditSettings(
+        show_secrets=show_secrets,
+        timeout_s=timeout_s,
+        max_memory_mb=max_memory_mb,
+        engine=engine.value,
+        tls_keylog=keylog,
+    )
 
 
 def _open_output(output: Path | None) -> TextIO:

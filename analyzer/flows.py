@@ -143,6 +143,72 @@ class Conn:
         if letter not in self.history:
             self.history += letter
 
+    def restarted_by(self, src: bytes, sport: int, flags: int, seq: int) -> bool:
+        """A SYN from the originator with a new initial sequence number: a new connection
+        on the same 4-tuple (a client reusing a source port)."""
+        return (
+            flags & (TCP_SYN | TCP_ACK) == TCP_SYN
+            and src == self.orig
+            and sport == self.orig_port
+            and self.isn is not None
+            and seq != self.isn
+        )
+
+    def record(
+        self, frame: int, ts: int, from_orig: bool, flags: int, seq: int, length: int, ttl: int
+    ) -> None:
+        """What one segment (``length`` payload bytes) says: handshake, reset, bytes, FIN, history."""
+        self.last_frame = frame
+        self.last_ts = ts
+        if flags & TCP_SYN:
+            if flags & TCP_ACK:
+                if not from_orig:
+                    if self.synack is None:
+                        self.synack = (frame, ts)
+                    self.mark("h")
+            elif from_orig:
+                self.syn_count += 1
+                if len(self.syns) < MAX_SYNS_KEPT:
+                    self.syns.append((frame, ts))
+                if self.isn is None:
+                    self.isn = seq
+                self.mark("S")
+        if flags & TCP_RST:
+            if self.rst is None:
+                self.rst = (frame, ts, from_orig, ttl)
+            self.mark("R" if from_orig else "r")
+        if length:
+            if from_orig:
+                self.orig_bytes += length
+                self.mark("D")
+            else:
+                self.resp_bytes += length
+                self.mark("d")
+        if flags & TCP_FIN:
+            if from_orig:
+                self.fin_orig = True
+                self.mark("F")
+            else:
+                self.fin_resp = True
+                self.mark("f")
+
+
+Ends = tuple[bytes, int, bytes, int]  # (originator, its port, responder, its port)
+
+
+def oriented(src: bytes, sport: int, dst: bytes, dport: int, flags: int) -> tuple[Ends, bool]:
+    """Who originates a connection first seen in this segment, and whether a SYN said so.
+
+    A SYN's sender originates; a SYN-ACK seen first (its SYN not captured) still
+    names the originator, its receiver; without a SYN, the side with the lower
+    port is taken as the responder.
+    """
+    if flags & TCP_SYN:
+        swap, by_syn = bool(flags & TCP_ACK), True
+    else:
+        swap, by_syn = sport < dport, False
+    return ((dst, dport, src, sport) if swap else (src, sport, dst, dport)), by_syn
+
 
 ConnCallback = Callable[[Conn], None]
 ConsumerFactory = Callable[[Conn, int], StreamConsumer | None]
@@ -204,84 +270,35 @@ class FlowTable:
     ) -> None:
         conn = self.by_key.get((src, sport, dst, dport))
         syn = flags & TCP_SYN
-        if (
-            conn is not None
-            and syn
-            and not flags & TCP_ACK
-            and src == conn.orig
-            and sport == conn.orig_port
-            and conn.isn is not None
-            and seq != conn.isn
-        ):
-            # Same 4-tuple, new initial sequence number: a new connection.
+        if syn and conn is not None and conn.restarted_by(src, sport, flags, seq):
             self._retire(conn)
             conn = None
         if conn is None:
             if flags & TCP_RST and not syn:
                 self.stray_rst += 1
                 return
-            conn = self._new(frame, ts, src, sport, dst, dport, flags)
-        conn.last_frame = frame
-        conn.last_ts = ts
+            conn = self._new(frame, ts, *oriented(src, sport, dst, dport, flags))
         from_orig = src == conn.orig and sport == conn.orig_port
-        if syn:
-            if flags & TCP_ACK:
-                if not from_orig:
-                    if conn.synack is None:
-                        conn.synack = (frame, ts)
-                    conn.mark("h")
-                    self._stream(conn, 1).syn(seq)
-            elif from_orig:
-                conn.syn_count += 1
-                if len(conn.syns) < MAX_SYNS_KEPT:
-                    conn.syns.append((frame, ts))
-                if conn.isn is None:
-                    conn.isn = seq
-                conn.mark("S")
-                self._stream(conn, 0).syn(seq)
-        if flags & TCP_RST:
-            if conn.rst is None:
-                conn.rst = (frame, ts, from_orig, ttl)
-            conn.mark("R" if from_orig else "r")
+        conn.record(frame, ts, from_orig, flags, seq, len(payload), ttl)
+        if syn and from_orig != bool(flags & TCP_ACK):
+            # The originator's SYN or the responder's SYN-ACK: the direction's data starts after it.
+            self._stream(conn, 0 if from_orig else 1).syn(seq)
         if payload:
-            if from_orig:
-                conn.orig_bytes += len(payload)
-                conn.mark("D")
-            else:
-                conn.resp_bytes += len(payload)
-                conn.mark("d")
             self._stream(conn, 0 if from_orig else 1).segment(
                 seq + (1 if syn else 0), payload, frame, ts
             )
-        if flags & TCP_FIN:
-            if from_orig:
-                conn.fin_orig = True
-                conn.mark("F")
-            else:
-                conn.fin_resp = True
-                conn.mark("f")
-            # No flush here: a segment missing before the FIN may still be retransmitted.
+        # No flush at a FIN: a segment missing before it may still be retransmitted.
         if self.next_sweep_ts is None or ts >= self.next_sweep_ts:
             self.sweep(ts)
 
-    def _new(
-        self, frame: int, ts: int, src: bytes, sport: int, dst: bytes, dport: int, flags: int
-    ) -> Conn:
-        if flags & TCP_SYN:
-            # A SYN-ACK seen first (its SYN not captured) still names the originator.
-            by_syn = True
-            swap = bool(flags & TCP_ACK)
-        else:
-            by_syn = False
-            swap = sport < dport
-        if swap:
-            src, sport, dst, dport = dst, dport, src, sport
+    def _new(self, frame: int, ts: int, ends: Ends, by_syn: bool) -> Conn:
         if len(self._live) >= self.max_flows:
             # Make room first, so the connection being created is never the one evicted.
             self._evict_oldest()
-        conn = Conn(self._next_uid, src, sport, dst, dport, frame, ts, by_syn)
+        conn = Conn(self._next_uid, *ends, frame, ts, by_syn)
         self._next_uid += 1
         self.total += 1
+        src, sport, dst, dport = ends
         self.by_key[(src, sport, dst, dport)] = conn
         self.by_key[(dst, dport, src, sport)] = conn
         self._live[conn.uid] = conn

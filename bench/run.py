@@ -1,7 +1,7 @@
 """The performance benchmark of issue 6: pushcap against tshark, tcpdump and cat, side by side.
 
     .venv/bin/python bench/run.py [--sizes small,large] [--runs 3] [--seed 1] [--keep DIR]
-                                  [--skip-tshark-large] [--profile]
+                                  [--skip-tshark-large] [--tshark-engine-large] [--profile]
 
 How it works: it first generates, with ``bench/gencap.py`` and the seed,
 about 200,000 frames (~200 MB; plus a pcapng and a gzip copy of the same
@@ -13,6 +13,12 @@ alike, after one ``cat`` has put the file in the page cache:
 
 - ``pushcap analyze --format json -q FILE`` (``.venv/bin/pushcap``), also on
   the pcapng and gzip copies, and ``cat FILE | pushcap analyze ... -``;
+- ``pushcap analyze --engine tshark --format json -q FILE`` (the Wireshark
+  engine: pushcap reading tshark's ``-T ek`` output) on the small pcap only,
+  unless ``--tshark-engine-large`` (it takes minutes and tshark's memory grows
+  with the file: about 1.3 KB per frame, ~3 GB for the large one); its CPU
+  time and peak RSS are those of pushcap and its tshark together (wait4's
+  rusage counts the children it reaped; the RSS is the larger of the two);
 - ``tshark -n -r FILE -d tcp.port==8200,http -Y 'http.response.code == 401
   or tcp.flags.syn == 1' -T fields -e frame.number -e ip.dst -e
   http.www_authenticate`` (what a user would run instead);
@@ -44,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _run_report import Result, check_report, machine, ratios, table
+from _run_report import TSHARK_ENGINE, Result, check_report, machine, ratios, table
 
 ROOT = Path(__file__).resolve().parent.parent
 PUSHCAP = ROOT / ".venv" / "bin" / "pushcap"
@@ -90,7 +96,13 @@ def tshark_argv(path: Path) -> list[str]:
     ]
 
 
-def commands(size: str, files: dict[str, Path], with_tshark: bool) -> list[Command]:
+def tshark_engine_argv(path: str) -> list[str]:
+    return [str(PUSHCAP), "analyze", "--engine", "tshark", "--format", "json", "-q", path]
+
+
+def commands(
+    size: str, files: dict[str, Path], with_tshark: bool, with_tshark_engine: bool
+) -> list[Command]:
     pcap = files["pcap"]
     variants = [("pushcap", pcap, False), ("pushcap stdin", pcap, True)]
     variants += [
@@ -100,6 +112,9 @@ def commands(size: str, files: dict[str, Path], with_tshark: bool) -> list[Comma
         Command(name, size, path, pushcap_argv("-" if stdin else str(path)), stdin, True, (0, 1))
         for name, path, stdin in variants
     ]
+    if with_tshark_engine:
+        argv = tshark_engine_argv(str(pcap))
+        out.append(Command(TSHARK_ENGINE, size, pcap, argv, report=True, ok_codes=(0, 1)))
     if with_tshark:
         out.append(Command("tshark", size, pcap, tshark_argv(pcap)))
     out.append(Command("tcpdump -nr", size, pcap, ["tcpdump", "-nr", str(pcap)]))
@@ -304,6 +319,11 @@ def main() -> None:
         "--keep", type=Path, metavar="DIR", help="generate into DIR and keep (reuse) it"
     )
     ap.add_argument("--skip-tshark-large", action="store_true", help="no tshark on the large file")
+    ap.add_argument(
+        "--tshark-engine-large",
+        action="store_true",
+        help="also `pushcap analyze --engine tshark` on the large file (minutes, ~3 GB for tshark)",
+    )
     ap.add_argument("--profile", action="store_true", help="profile pushcap on the small file")
     ap.add_argument("--small-frames", type=int, default=SIZES["small"])
     ap.add_argument("--large-frames", type=int, default=SIZES["large"])
@@ -332,7 +352,12 @@ def main() -> None:
         for size in sizes:
             files, doc = prepare(size, wanted[size], args.seed, work)
             frames[size], sidecars[size] = doc["frames"], doc
-            cmds += commands(size, files, not (size == "large" and args.skip_tshark_large))
+            cmds += commands(
+                size,
+                files,
+                with_tshark=not (size == "large" and args.skip_tshark_large),
+                with_tshark_engine=size == "small" or args.tshark_engine_large,
+            )
         for size in sizes:
             doc = sidecars[size]
             print(

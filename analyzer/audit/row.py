@@ -35,6 +35,8 @@ class AuditSettings:
     show_secrets: bool = False
     timeout_s: float = 600.0  # wall-clock bound per file; 0 = none
     max_memory_mb: int = 2048  # address-space bound per worker (RLIMIT_AS); 0 = none
+    engine: str = "default"  # analyzer.engines.Engine: "default" or "tshark"
+    tls_keylog: str | None = None  # tshark engine: SSLKEYLOGFILE key log for every file
     # Internal seam for tests: "module:function" used instead of runner.analyze_file.
     analyze_hook: str | None = None
 

@@ -13,6 +13,11 @@ worker (a daemonic process, which multiprocessing forbids to have children);
 they run in a session of their own and ignore SIGINT, so Ctrl-C reaches the
 parent only, which kills them.
 
+Killing a child kills its whole process group (the child leads it): what the
+child started — ``tshark`` and ``capinfos`` with ``--engine tshark`` — dies
+with it at the deadline instead of running on, orphaned, to the end of the
+file. A child that died by itself has its group swept the same way.
+
 A file's clock starts when its child is ready: a new child says so once its
 imports are done, so a loaded machine's slow start-up is not charged to the
 first file (up to ``STARTUP_GRACE_S``).
@@ -139,6 +144,7 @@ class Sandbox:
             return row
         path = self.path
         self._done()
+        self._sweep()  # it died (or talks nonsense): what it started must not outlive it
         self._stop(kill=False)
         elapsed = round(time.monotonic() - self.started, 6)
         detail = self._last_stderr_line() if self.proc.returncode == 1 else ""
@@ -202,17 +208,51 @@ class Sandbox:
         self._stop(kill=kill)
         self._stderr.close()
 
+    def kill(self) -> None:
+        """SIGKILL the child and everything it started: its process group, which it leads.
+
+        Only while the child is not reaped, so the group id cannot belong to anyone else.
+        A child that has exited (a zombie) keeps its exit status.
+        """
+        if self.proc.returncode is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:  # no such group (the child could not start): the child alone
+            self.proc.kill()
+
+    def _sweep(self, wait_s: float = 2.0) -> None:
+        """Once the child has ended by itself, kill what it left in its group (tshark).
+
+        ``waitid(WNOWAIT)`` sees the exit without reaping the child, so the group id
+        is still the child's when the group is killed, and the child's exit status
+        (a crash, out of memory) is kept. A child still running after ``wait_s`` is
+        killed with its group.
+        """
+        waitid = getattr(os, "waitid", None)
+        deadline = time.monotonic() + wait_s
+        while waitid is not None and self.proc.returncode is None:
+            try:
+                if waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG):
+                    break
+            except ChildProcessError:
+                return
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.01)
+        self.kill()
+
     def _stop(self, *, kill: bool) -> None:
         if not self.alive:
             return
         self.alive = False
         self.conn.close()
         if kill or self.busy:
-            self.proc.kill()
+            self.kill()
         try:
             self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self.kill()
             self.proc.wait()
 
     def _last_stderr_line(self) -> str:
@@ -284,7 +324,7 @@ def run_local(
 def close_all(busy: list[Sandbox], idle: list[Sandbox]) -> None:
     """Kill the busy children, let the idle ones see end-of-file; all at once, then reap."""
     for box in busy:
-        box.proc.kill()
+        box.kill()
     for box in busy + idle:
         box.conn.close()
     for box in busy + idle:

@@ -6,17 +6,25 @@ as ``FD``. The child first bounds itself (``RLIMIT_AS`` from
 ``max_memory_mb``), ignores SIGINT (the parent decides what Ctrl-C means) and
 asks the kernel to kill it if its parent goes away (Linux), and says it is
 ready. Then it loops:
-receive a path (JSON), audit it, send the row (JSON). Everything a file can do
-to the analyzer in Python becomes an error row here; after a MemoryError the
+receive a path (JSON), audit it with the chosen engine, send the row (JSON).
+Everything a file can do to the analyzer in Python becomes an error row here; after a MemoryError the
 child also exits, so the next file starts in a fresh process. What cannot be
 caught in Python — a hang, a crash of the interpreter, the kernel's OOM killer
 — is the parent's business: it kills the child at the deadline or sees it die,
 writes the error row and starts another child.
+
+With ``--engine tshark`` the child runs ``tshark`` as a child of its own (see
+:mod:`analyzer.engines.tshark`): tshark inherits the ``RLIMIT_AS`` bound (each
+process has it: the worker and its tshark), stays in the worker's process
+group, which the parent kills whole at the deadline, and dies with the worker
+(``PR_SET_PDEATHSIG``). tshark running out of memory is the same error row as
+the worker running out, and ``peak_rss_kb`` is tshark's when it is the larger.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -34,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.audit.row import STATUS_OK, AuditRow, AuditSettings, clean_data, clean_text
+from analyzer.engines import Engine
+from analyzer.engines.tshark import TsharkMemoryError, analyze_with_tshark
 from analyzer.errors import AnalyzerError
 from analyzer.findings import Report
 from analyzer.pipeline import AnalyzerOptions
@@ -64,8 +74,9 @@ def _audit(path: str, settings: AuditSettings) -> tuple[AuditRow, bool]:
     reset_peak_rss()
     start = time.monotonic()
     row: AuditRow | None = None
+    children: list[int] = []  # peak RSS (KiB) of tshark, when it ran
     try:
-        analyze = _analyze_function(settings.analyze_hook)
+        analyze = _analyze_function(settings, children.append)
         options = AnalyzerOptions(show_secrets=settings.show_secrets)
         with _local_copy(path) as local:
             size = _size(local)
@@ -73,6 +84,9 @@ def _audit(path: str, settings: AuditSettings) -> tuple[AuditRow, bool]:
         if local != path:
             report["capture"]["source"] = shown
         row = AuditRow(path=shown, status=STATUS_OK, report=report, size=size)
+    except TsharkMemoryError as err:
+        text = f"{out_of_memory(shown, settings.max_memory_mb)} (tshark: {err.detail})"
+        row = AuditRow.failed(shown, text, err.hint)
     except AnalyzerError as err:
         row = AuditRow.failed(shown, err.message, err.hint)
     except MemoryError:
@@ -84,7 +98,8 @@ def _audit(path: str, settings: AuditSettings) -> tuple[AuditRow, bool]:
     recycle = row is None
     if row is None:
         row = AuditRow.failed(shown, out_of_memory(shown, settings.max_memory_mb), MEMORY_HINT)
-    row = replace(row, elapsed_s=round(time.monotonic() - start, 6), peak_rss_kb=peak_rss_kb())
+    peak = max([peak_rss_kb(), *children])
+    row = replace(row, elapsed_s=round(time.monotonic() - start, 6), peak_rss_kb=peak)
     return row, recycle
 
 
@@ -103,12 +118,19 @@ def _utf8_safe(report: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
-def _analyze_function(hook: str | None) -> AnalyzeFunction:
-    if hook is None:
-        return analyze_file
-    module, _, name = hook.partition(":")
-    func: AnalyzeFunction = getattr(importlib.import_module(module), name)
-    return func
+def _analyze_function(
+    settings: AuditSettings, on_tshark_exit: Callable[[int], None]
+) -> AnalyzeFunction:
+    hook = settings.analyze_hook
+    if hook is not None:
+        module, _, name = hook.partition(":")
+        func: AnalyzeFunction = getattr(importlib.import_module(module), name)
+        return func
+    if settings.engine == Engine.tshark:
+        return functools.partial(
+            analyze_with_tshark, keylog=settings.tls_keylog, on_exit=on_tshark_exit
+        )
+    return analyze_file
 
 
 def _where(exc: BaseException) -> str:

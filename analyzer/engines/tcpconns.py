@@ -7,9 +7,11 @@ seen so far is a new connection, seen from its first frame; a lower one that is
 no longer live belongs to a connection already retired, and is ignored.
 
 Each connection is an :class:`analyzer.flows.Conn`, filled in by the same
-rules as the default engine's flow table (originator = sender of the first SYN;
-for a connection joined midstream, the side with the higher port; a SYN with a
-new initial sequence number on a live 4-tuple starts a new connection), so
+code as in the default engine's flow table (:func:`analyzer.flows.oriented`:
+originator = sender of the first SYN; for a connection joined midstream, the
+side with the higher port; :meth:`~analyzer.flows.Conn.restarted_by`: a SYN
+with a new initial sequence number on a live 4-tuple starts a new connection;
+:meth:`~analyzer.flows.Conn.record`: handshake, reset, bytes, FIN), so
 :class:`~analyzer.observations.ConnSummary`, Zeek's state and history, and the
 detectors read it unchanged. Payload is only partly seen (the filter keeps the
 first segment of each direction), which is all ``established`` needs.
@@ -23,15 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from analyzer.decode import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
-from analyzer.flows import MAX_SYNS_KEPT, Conn
+from analyzer.decode import TCP_RST, TCP_SYN
+from analyzer.flows import Conn, Ends, oriented
 
 NS = 1_000_000_000
 LINGER_NS = 120 * NS
 IDLE_NS = 3600 * NS
 SWEEP_EVERY_NS = 10 * NS
 
-Key = tuple[bytes, int, bytes, int]
+Key = Ends  # a 4-tuple, either direction
 
 
 class ConnTracker:
@@ -66,16 +68,8 @@ class ConnTracker:
     ) -> Conn | None:
         conn = self.live.get(stream)
         syn = flags & TCP_SYN
-        if (
-            conn is not None
-            and syn
-            and not flags & TCP_ACK
-            and src == conn.orig
-            and sport == conn.orig_port
-            and conn.isn is not None
-            and seq != conn.isn
-        ):
-            self._retire(stream, conn)  # same 4-tuple, new initial sequence number
+        if syn and conn is not None and conn.restarted_by(src, sport, flags, seq):
+            self._retire(stream, conn)
             conn = None
         elif conn is None and stream <= self._highest:
             return None  # a late frame of a connection already retired
@@ -84,68 +78,22 @@ class ConnTracker:
             if flags & TCP_RST and not syn:
                 self.stray_rst += 1
                 return None
-            conn = self._new(stream, frame, ts, src, sport, dst, dport, flags)
-        conn.last_frame = frame
-        conn.last_ts = ts
-        from_orig = src == conn.orig and sport == conn.orig_port
-        if syn:
-            if flags & TCP_ACK:
-                if not from_orig:
-                    if conn.synack is None:
-                        conn.synack = (frame, ts)
-                    conn.mark("h")
-            elif from_orig:
-                conn.syn_count += 1
-                if len(conn.syns) < MAX_SYNS_KEPT:
-                    conn.syns.append((frame, ts))
-                if conn.isn is None:
-                    conn.isn = seq
-                conn.mark("S")
-        if flags & TCP_RST:
-            if conn.rst is None:
-                conn.rst = (frame, ts, from_orig, ttl)
-            conn.mark("R" if from_orig else "r")
-        if length:
-            if from_orig:
-                conn.orig_bytes += length
-                conn.mark("D")
-            else:
-                conn.resp_bytes += length
-                conn.mark("d")
-        if flags & TCP_FIN:
-            if from_orig:
-                conn.fin_orig = True
-                conn.mark("F")
-            else:
-                conn.fin_resp = True
-                conn.mark("f")
+            conn = self._new(stream, frame, ts, *oriented(src, sport, dst, dport, flags))
+        conn.record(
+            frame, ts, src == conn.orig and sport == conn.orig_port, flags, seq, length, ttl
+        )
         if self._next_sweep is None or ts >= self._next_sweep:
             self.sweep(ts)
         return conn
 
-    def _new(
-        self,
-        stream: int,
-        frame: int,
-        ts: int,
-        src: bytes,
-        sport: int,
-        dst: bytes,
-        dport: int,
-        flags: int,
-    ) -> Conn:
-        if flags & TCP_SYN:
-            by_syn, swap = True, bool(flags & TCP_ACK)  # a SYN-ACK seen first names the originator
-        else:
-            by_syn, swap = False, sport < dport
-        if swap:
-            src, sport, dst, dport = dst, dport, src, sport
+    def _new(self, stream: int, frame: int, ts: int, ends: Ends, by_syn: bool) -> Conn:
         if len(self.live) >= self.max_flows:
             self._evict_oldest()
-        conn = Conn(self._next_uid, src, sport, dst, dport, frame, ts, by_syn)
+        conn = Conn(self._next_uid, *ends, frame, ts, by_syn)
         self._next_uid += 1
         self.total += 1
         self.live[stream] = conn
+        src, sport, dst, dport = ends
         self._by_key[(src, sport, dst, dport)] = stream
         self._by_key[(dst, dport, src, sport)] = stream
         return conn
