@@ -1,7 +1,8 @@
 """``pushcap audit``: which of many captures show a broken token flow, and why.
 
-A thin command: discovery, the backend, the writers and the summary live in
-:mod:`analyzer.audit` and :mod:`analyzer.render.audit_formats`. Exit codes as
+A thin declaration: the work is :func:`analyzer.audit.command.run`, imported
+when the command runs (discovery, the backend, the writers and the summary
+live in :mod:`analyzer.audit` and :mod:`analyzer.render.audit_formats`). Exit codes as
 for ``analyze``: 1 when a file has a finding at or above ``--fail-on``, 2 for
 wrong arguments or when no file at all could be read, 130 when interrupted,
 otherwise 0. Unreadable files do not change the code by themselves: they get
@@ -15,34 +16,16 @@ workers' own tshark is used, and a worker without it gives error rows).
 
 from __future__ import annotations
 
-import os
-import sys
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from analyzer.audit.batch import backend_rows, default_jobs, run_batch
-from analyzer.audit.discover import DEFAULT_GLOBS, discover
-from analyzer.audit.progress import AuditProgress
+from analyzer.audit.options import DEFAULT_GLOBS, AuditFormat, FailOn
 from analyzer.audit.row import AuditSettings
-from analyzer.audit.summary import AuditSummary
 from analyzer.engines import Engine
-from analyzer.engines.tshark import check_keylog, find_tshark
-from analyzer.errors import AnalyzerError, UsageError
-from analyzer.findings import Severity
-from analyzer.render.audit_formats import AuditFormat, make_writer
-from analyzer.runner import EXIT_ERROR, EXIT_OK, fail, quiet_stdout
 
 _DEFAULTS = AuditSettings()
-
-
-class FailOn(StrEnum):
-    info = "info"
-    warning = "warning"
-    error = "error"
 
 
 def audit(
@@ -149,91 +132,24 @@ def audit(
     ] = None,
 ) -> None:
     """Audit many captures at once: a row per file, a summary grouping repeated findings."""
-    try:
-        settings = _settings(
-            engine,
-            tls_keylog,
-            local=scheduler is None,
-            show_secrets=show_secrets,
-            timeout_s=timeout,
-            max_memory_mb=max_memory,
-        )
-        found = discover(paths, recursive=recursive, globs=tuple(globs or DEFAULT_GLOBS))
-        if not found.files and not found.unreadable:
-            raise UsageError(
-                f"no capture files in {', '.join(paths)}",
-                hint=f"directories are searched for {' '.join(globs or DEFAULT_GLOBS)}"
-                + ("" if recursive else "; add --recursive for subdirectories")
-                + "; --glob PATTERN for other names",
-            )
-        out: TextIO = _open_output(output)
-        rows = backend_rows(found.files, settings, jobs=jobs or default_jobs(), scheduler=scheduler)
-    except AnalyzerError as err:
-        # fail() prints with rich markup: keep "[dask]" and bracketed paths as they are.
-        fail(err)
-    summary = AuditSummary(Severity.parse(fail_on.value))
-    total = len(found.files) + len(found.unreadable)
-    progress = AuditProgress(total, enabled=not quiet and sys.stderr.isatty())
-    writer = make_writer(output_format, out, summary.fail_on, rich=out.isatty())
-    try:
-        result = run_batch(found, rows, writer=writer, summary=summary, progress=progress)
-        text = summary.text(total, interrupted=result.interrupted)
-        writer.finish(result.rows, text)
-    except BrokenPipeError:
-        # The reader went away (`| head`): the workers are gone already.
-        quiet_stdout()
-        raise typer.Exit(EXIT_OK) from None
-    finally:
-        if out is not sys.stdout:
-            out.close()
-    if output_format is not AuditFormat.table:
-        sys.stderr.write(text)
-    code = summary.exit_code(interrupted=result.interrupted)
-    if code == EXIT_ERROR:
-        Console(stderr=True, highlight=False).print(
-            f"[bold red]pushcap: error:[/] none of the {total} files could be read", markup=True
-        )
-    raise typer.Exit(code)
+    from analyzer.audit.command import run  # noqa: PLC0415 - only audit pays for it
 
-
-def _settings(
-    engine: Engine,
-    keylog: str | None,
-    *,
-    local: bool,
-    show_secrets: bool,
-    timeout_s: float,
-    max_memory_mb: int,
-) -> AuditSettings:
-    """The workers' settings; raise before any work if the engine cannot run here."""
-    if engine is Engine.tshark:
-        if keylog is not None:
-            keylog = os.path.abspath(keylog)  # the workers need not share our directory
-        if local:  # a cluster's workers have their own tshark and files
-            find_tshark()
-            if keylog is not None:
-                check_keylog(keylog)
-    elif keylog is not None:
-        raise UsageError("--tls-keylog needs the tshark engine", hint="add --engine tshark")
-    return AuditSettings(
-        show_secrets=show_secrets,
-        timeout_s=timeout_s,
-        max_memory_mb=max_memory_mb,
-        engine=engine.value,
-        tls_keylog=keylog,
+    run(
+        paths,
+        recursive,
+        globs,
+        jobs,
+        output_format,
+        output,
+        fail_on,
+        timeout,
+        max_memory,
+        scheduler,
+        show_secrets,
+        quiet,
+        engine,
+        tls_keylog,
     )
-
-
-def _open_output(output: Path | None) -> TextIO:
-    if output is None:
-        return sys.stdout
-    try:
-        return output.open("w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise UsageError(
-            f"{output}: cannot write the output: {exc.strerror or exc}",
-            hint="check the directory exists and is writable",
-        ) from exc
 
 
 def register(app: typer.Typer) -> None:

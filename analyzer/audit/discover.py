@@ -16,20 +16,11 @@ import importlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
+from analyzer.audit.options import DEFAULT_GLOBS
 from analyzer.audit.worker import is_url
 from analyzer.errors import UsageError
-
-DEFAULT_GLOBS: Final = (
-    "*.pcap",
-    "*.pcapng",
-    "*.cap",
-    "*.dmp",
-    "*.pcap.gz",
-    "*.pcapng.gz",
-    "*.cap.gz",
-)
 
 
 @dataclass(slots=True)

@@ -14,7 +14,6 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from enum import StrEnum
 from typing import Any, Protocol, TextIO
 
 from rich.console import Console
@@ -22,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from analyzer import __version__
+from analyzer.audit.options import AuditFormat
 from analyzer.audit.row import AuditRow
 from analyzer.findings import SCHEMA_VERSION, Severity
 
@@ -40,13 +40,6 @@ CSV_COLUMNS = (
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan", "clean": "green"}
 # Characters XML 1.0 cannot carry at all, even escaped.
 _XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-class AuditFormat(StrEnum):
-    table = "table"
-    jsonl = "jsonl"
-    csv = "csv"
-    junit = "junit"
 
 
 class RowWriter(Protocol):
