@@ -1,14 +1,13 @@
 """Open a capture from a path or standard input and pick its reader by magic bytes.
 
 The input may be a pipe, so nothing here seeks: the first bytes are read
-once for sniffing and handed on as a prefix (to GzipFile through a small
-wrapper, to the reader as the start of its window). gzip is recognised by
+once for sniffing and handed on as a prefix (to the gzip decompressor through
+a small wrapper, to the reader as the start of its window). gzip is recognised by
 its magic, not by the file name, and decompressed as a stream.
 """
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import stat
@@ -18,7 +17,6 @@ from typing import BinaryIO, Final
 
 from analyzer.errors import CaptureFormatError, CaptureOpenError
 from analyzer.sources.capfile import (
-    COMPRESSED_READ_SIZE,
     CUT_HINT,
     DEFAULT_CHUNK_SIZE,
     PCAP_MAGICS,
@@ -30,6 +28,7 @@ from analyzer.sources.capfile import (
     PcapReader,
     describe_stream_error,
 )
+from analyzer.sources.gzipstream import GzipStream
 from analyzer.sources.readahead import ReadAhead
 
 SNIFF_SIZE: Final = 64
@@ -143,7 +142,7 @@ def _open_stream(
     stream: ByteSource = raw
     compression: str | None = None
     if prefix[:2] == b"\x1f\x8b":
-        gz = gzip.GzipFile(fileobj=PrefixedStream(prefix, raw), mode="rb")
+        gz = GzipStream(PrefixedStream(prefix, raw))
         owned.insert(0, gz)  # closed before the file under it
         compression = "gzip"
         prefix, error = _read_up_to(gz, SNIFF_SIZE)
@@ -166,8 +165,9 @@ def _open_stream(
         )
 
     if compression is not None:
-        # Decompress on a thread beside the frame loop; pieces keep their fixed size.
-        stream = ReadAhead(stream, piece=COMPRESSED_READ_SIZE)
+        # Decompress on a thread beside the frame loop, in big pieces: each is one
+        # handover of the GIL, which zlib releases only while it inflates.
+        stream = ReadAhead(stream)
         owned.insert(0, stream)
     elif _is_pipe(raw):
         stream = ReadAhead(stream)
