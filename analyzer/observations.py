@@ -13,14 +13,16 @@ the cap drops is counted and reported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from analyzer.exchanges import Exchange
 from analyzer.flows import Conn
+from analyzer.http.auth import Challenge
 
 # A response that is part of the auth story, whatever the request.
 _AUTH_STATUSES = frozenset({401, 403, 407})
-MAX_KEPT_ACCEPTED = 16  # accepted Bearer requests kept whole per (client, server, port)
+MAX_KEPT_ACCEPTED = 8  # accepted Bearer requests kept whole per (client, server, port)
+MAX_SHARED = 4096  # distinct header values kept as one shared copy each
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,8 @@ class Observations:
     max_records: int = 20_000
     exchanges: list[Exchange] = field(default_factory=list)
     accepted: dict[tuple[bytes, bytes, int], AcceptedBearer] = field(default_factory=dict)
+    _strings: dict[str, str] = field(default_factory=dict)
+    _challenges: dict[str, tuple[Challenge, ...]] = field(default_factory=dict)
     failed: list[ConnSummary] = field(default_factory=list)
     established: dict[tuple[bytes, bytes, int], EndpointTally] = field(default_factory=dict)
     exchanges_total: int = 0
@@ -142,6 +146,7 @@ class Observations:
         self.exchanges_total += 1
         if not self._keep(ex):
             return
+        ex = self._shared(ex)
         if self._accepted_bearer(ex):
             key = (ex.client, ex.server, ex.server_port)
             tally = self.accepted.get(key)
@@ -156,6 +161,44 @@ class Observations:
             self.dropped_exchanges += 1
             return
         self.exchanges.append(ex)
+
+    def _shared(self, ex: Exchange) -> Exchange:
+        """The exchange with the header values seen before replaced by the same objects.
+
+        A long capture repeats the same few (Host, Server, the challenge and its
+        parsed form, the API version, the error text) in every record it keeps:
+        one copy each, up to :data:`MAX_SHARED` distinct values.
+        """
+        strings = self._strings
+
+        def one(value: str | None) -> str | None:
+            if value is None:
+                return None
+            seen = strings.get(value)
+            if seen is not None:
+                return seen
+            if len(strings) < MAX_SHARED:
+                strings[value] = value
+            return value
+
+        challenges = ex.challenges
+        header = ex.challenge_header
+        if header is not None:
+            seen_challenges = self._challenges.get(header)
+            if seen_challenges is not None:
+                challenges = seen_challenges
+            elif len(self._challenges) < MAX_SHARED:
+                self._challenges[header] = challenges
+        return replace(
+            ex,
+            host=one(ex.host),
+            reason=one(ex.reason) or "",
+            challenges=challenges,
+            challenge_header=one(header),
+            api_version=one(ex.api_version),
+            server_software=one(ex.server_software),
+            error_message=one(ex.error_message),
+        )
 
     @staticmethod
     def _accepted_bearer(ex: Exchange) -> bool:
