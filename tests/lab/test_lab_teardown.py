@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from lab.components import missing_commands
 from lab.netns import (
     NETNS_ETC,
     ROLES,
@@ -24,26 +23,14 @@ from lab.netns import (
     guarded,
     list_netns,
     remove_stale,
-    unavailable,
 )
+from tests.lab.needs import ours, skip_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _skip_reason() -> str | None:
-    reason = unavailable()
-    if reason is None and missing_commands(["nft"]):
-        reason = "nft (nftables) is not installed"
-    return reason
-
-
-SKIP = _skip_reason()
+SKIP = skip_reason(("nft",))
 pytestmark = [pytest.mark.root, pytest.mark.skipif(SKIP is not None, reason=str(SKIP))]
-
-
-def _ours() -> set[str]:
-    """This test process's lab namespaces (other runs may come and go meanwhile)."""
-    return {n for n in list_netns() if n.startswith(f"pushcap-lab-{os.getpid()}-")}
 
 
 def test_teardown_leaves_nothing_behind() -> None:
@@ -54,7 +41,7 @@ def test_teardown_leaves_nothing_behind() -> None:
         lab.write_resolv_conf("client", ROUTER_CLIENT_IP)
         sleeper = lab.start("client", ["sleep", "300"])
     assert sleeper.poll() is not None, "a process started in the lab outlived it"
-    assert not _ours()
+    assert not ours()
     assert not any((NETNS_ETC / n).exists() for n in names)
 
 
@@ -62,7 +49,7 @@ def test_teardown_after_an_error() -> None:
     lab = Lab()
     with pytest.raises(LabError), guarded(lab):
         lab.run("client", "ip", "link", "set", "no-such-device", "up")
-    assert not _ours()
+    assert not ours()
 
 
 def test_no_namespace_has_a_route_out_of_the_lab() -> None:
