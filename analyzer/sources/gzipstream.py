@@ -5,7 +5,7 @@ it inflates, so every call is a handover between the decompressing thread
 (:class:`~analyzer.sources.readahead.ReadAhead`) and the frame loop: 26,000
 of them for a 200 MB capture, which made the two threads take turns (and
 waste system time) instead of overlapping. Here input is read and inflated
-1 MiB at a time, and output comes out at most ``size`` bytes a call (a
+2 MiB at a time, and output comes out at most ``size`` bytes a call (a
 decompression bomb never sits in memory).
 
 What ``GzipFile`` does, this does: members one after another, zero bytes
@@ -27,7 +27,8 @@ from typing import Final
 
 from analyzer.sources.capfile import ByteSource
 
-INPUT_SIZE: Final = 1 << 20  # compressed bytes read and inflated at once
+INPUT_SIZE: Final = 2 << 20  # compressed bytes read and inflated at once
+PIECE: Final = 2 << 20  # decompressed bytes the read-ahead thread asks for at once
 SALVAGE_STEP: Final = 1 << 16  # first piece size when salvaging the output before damage
 _FEXTRA, _FNAME, _FCOMMENT, _FHCRC = 4, 8, 16, 2
 _CUT = "Compressed file ended before the end-of-stream marker was reached"

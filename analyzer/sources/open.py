@@ -28,6 +28,7 @@ from analyzer.sources.capfile import (
     PcapReader,
     describe_stream_error,
 )
+from analyzer.sources.gzipstream import PIECE as GZIP_PIECE
 from analyzer.sources.gzipstream import GzipStream
 from analyzer.sources.readahead import ReadAhead
 
@@ -166,8 +167,10 @@ def _open_stream(
 
     if compression is not None:
         # Decompress on a thread beside the frame loop, in big pieces: each is one
-        # handover of the GIL, which zlib releases only while it inflates.
-        stream = ReadAhead(stream)
+        # handover of the GIL, which zlib releases only while it inflates (2 MiB
+        # pieces, two queued: 1.1 s on the bench's 210 MB gzip against 1.6-1.9 s with
+        # eight 1 MiB ones; 4 MiB gained 0.1 s more for 10 MB more memory).
+        stream = ReadAhead(stream, piece=GZIP_PIECE, depth=2)
         owned.insert(0, stream)
     elif _is_pipe(raw):
         stream = ReadAhead(stream)
