@@ -78,3 +78,53 @@ def test_pipe_reads_through_readahead() -> None:
     writer.join()
     assert len(frames) == 5000
     assert frames[4999][3] == bytes([4999 % 256]) * 60
+
+
+def test_switch_interval_is_short_while_reading_ahead_and_restored_after() -> None:
+    import sys
+
+    from analyzer.sources.readahead import SWITCH_INTERVAL_S
+
+    before = sys.getswitchinterval()
+    ahead = ReadAhead(io.BytesIO(b"x" * 100))
+    assert sys.getswitchinterval() == pytest.approx(min(before, SWITCH_INTERVAL_S))
+    assert ahead.read1(-1) == b"x" * 100
+    ahead.close()
+    assert sys.getswitchinterval() == pytest.approx(before)
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/proc/sys/fs/pipe-max-size"), reason="Linux pipes only (F_SETPIPE_SZ)"
+)
+def test_pipe_buffer_is_grown_for_big_reads() -> None:
+    import fcntl
+
+    from analyzer.sources.readahead import PIPE_SIZE
+
+    read_end, write_end = os.pipe()
+    try:
+        with open(read_end, "rb", buffering=0) as reader:
+            ahead = ReadAhead(reader)
+            f_getpipe_sz = 1032
+            size = fcntl.fcntl(read_end, f_getpipe_sz)
+            os.close(write_end)
+            write_end = -1
+            assert ahead.read1(-1) == b""
+            ahead.close()
+    finally:
+        if write_end >= 0:
+            os.close(write_end)
+    # Linux grants up to /proc/sys/fs/pipe-max-size (1 MiB by default) to anyone.
+    with open("/proc/sys/fs/pipe-max-size") as limit:
+        assert size == min(PIPE_SIZE, int(limit.read()))
+
+
+def test_small_reads_of_a_big_piece_hand_out_each_byte_once() -> None:
+    data = bytes(range(256)) * 4096  # 1 MiB: one piece
+    ahead = ReadAhead(io.BytesIO(data))
+    out = bytearray()
+    while piece := ahead.read1(1000):
+        assert len(piece) <= 1000
+        out += piece
+    ahead.close()
+    assert bytes(out) == data
