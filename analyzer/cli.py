@@ -15,8 +15,9 @@ import typer
 from rich.console import Console
 
 from analyzer import __version__, cli_audit, cli_sniff
-from analyzer.engines import Engine
-from analyzer.errors import AnalyzerError, UsageError
+from analyzer.cli_engine import EngineOption, KeylogOption
+from analyzer.engines import Engine, check_keylog_engine
+from analyzer.errors import AnalyzerError
 from analyzer.http.parser import HttpLimits
 from analyzer.pipeline import AnalyzerOptions
 from analyzer.render.jsonout import render_json
@@ -102,21 +103,8 @@ def analyze(
         int,
         typer.Option(help="Out-of-order bytes held per TCP stream direction.", min=4096),
     ] = _DEFAULTS.max_ooo_bytes,
-    engine: Annotated[
-        Engine,
-        typer.Option(
-            help="What reads the capture: pushcap's own decoder, or Wireshark's dissectors "
-            "through tshark (slower; decrypts TLS with --tls-keylog, decodes HTTP/2).",
-        ),
-    ] = Engine.default,
-    tls_keylog: Annotated[
-        str | None,
-        typer.Option(
-            "--tls-keylog",
-            metavar="KEYLOG",
-            help="TLS key log (SSLKEYLOGFILE format) to decrypt HTTPS; needs --engine tshark.",
-        ),
-    ] = None,
+    engine: EngineOption = Engine.default,
+    tls_keylog: KeylogOption = None,
 ) -> None:
     """Read a capture and diagnose the registry token flow."""
     options = AnalyzerOptions(
@@ -128,12 +116,11 @@ def analyze(
     )
     progress = not quiet and sys.stderr.isatty()
     try:
+        check_keylog_engine(engine, tls_keylog)
         if engine is Engine.tshark:
             from analyzer.engines.tshark import analyze_with_tshark  # noqa: PLC0415 - its users pay
 
             report = analyze_with_tshark(capture, options, keylog=tls_keylog)
-        elif tls_keylog is not None:
-            raise UsageError("--tls-keylog needs the tshark engine", hint="add --engine tshark")
         else:
             report = analyze_file(capture, options, progress=progress)
     except AnalyzerError as err:

@@ -23,6 +23,7 @@ import typer
 
 from analyzer.audit.options import DEFAULT_GLOBS, AuditFormat, FailOn
 from analyzer.audit.row import AuditSettings
+from analyzer.cli_engine import EngineOption, KeylogOption
 from analyzer.engines import Engine
 
 _DEFAULTS = AuditSettings()
@@ -115,21 +116,8 @@ def audit(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress display on stderr.")
     ] = False,
-    engine: Annotated[
-        Engine,
-        typer.Option(
-            help="What reads each capture: pushcap's own decoder, or Wireshark's dissectors "
-            "through tshark (slower; decrypts TLS with --tls-keylog, decodes HTTP/2).",
-        ),
-    ] = Engine.default,
-    tls_keylog: Annotated[
-        str | None,
-        typer.Option(
-            "--tls-keylog",
-            metavar="KEYLOG",
-            help="TLS key log (SSLKEYLOGFILE format) for every capture; needs --engine tshark.",
-        ),
-    ] = None,
+    engine: EngineOption = Engine.default,
+    tls_keylog: KeylogOption = None,
 ) -> None:
     """Audit many captures at once: a row per file, a summary grouping repeated findings."""
     from analyzer.audit.command import run  # noqa: PLC0415 - only audit pays for it

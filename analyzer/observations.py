@@ -223,6 +223,11 @@ class Observations:
             or ex.method is None
         )
 
+    @property
+    def bearer_challenged(self) -> bool:
+        """Whether any Bearer challenge (401 with WWW-Authenticate: Bearer) was seen."""
+        return any(ex.status == 401 and ex.bearer for ex in self.exchanges)
+
     def limit_notes(self, evicted_early: int, max_flows: int) -> list[str]:
         """The report's notes on the bounds this capture reached (flow table, records)."""
         notes = []

@@ -364,7 +364,7 @@ class Analyzer:
                 f"{len(self.decoder.fragments)} IP fragment sets were still incomplete "
                 "at the end of the capture"
             )
-        if self.tls_conns and not any(ex.status == 401 and ex.bearer for ex in self.obs.exchanges):
+        if self.tls_conns and not self.obs.bearer_challenged:
             notes.append(encrypted_note(self.tls_conns, self.tls_examples))
         weirds = [(name, c, f) for name, (c, f) in sorted(self.weirds.items())]
         if self.dns.malformed:

@@ -20,7 +20,7 @@ from analyzer.audit.options import DEFAULT_GLOBS, AuditFormat, FailOn
 from analyzer.audit.progress import AuditProgress
 from analyzer.audit.row import AuditSettings
 from analyzer.audit.summary import AuditSummary
-from analyzer.engines import Engine
+from analyzer.engines import Engine, check_keylog_engine
 from analyzer.engines.tshark import check_keylog, find_tshark
 from analyzer.errors import AnalyzerError, UsageError
 from analyzer.findings import Severity
@@ -102,6 +102,7 @@ def _settings(
     max_memory_mb: int,
 ) -> AuditSettings:
     """The workers' settings; raise before any work if the engine cannot run here."""
+    check_keylog_engine(engine, keylog)
     if engine is Engine.tshark:
         if keylog is not None:
             keylog = os.path.abspath(keylog)  # the workers need not share our directory
@@ -109,8 +110,6 @@ def _settings(
             find_tshark()
             if keylog is not None:
                 check_keylog(keylog)
-    elif keylog is not None:
-        raise UsageError("--tls-keylog needs the tshark engine", hint="add --engine tshark")
     return AuditSettings(
         show_secrets=show_secrets,
         timeout_s=timeout_s,

@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from analyzer.errors import UsageError
+
 
 class Engine(StrEnum):
     default = "default"
     tshark = "tshark"
+
+
+def check_keylog_engine(engine: Engine, keylog: str | None) -> None:
+    """A TLS key log only means something to the tshark engine: say so before any work."""
+    if keylog is not None and engine is not Engine.tshark:
+        raise UsageError("--tls-keylog needs the tshark engine", hint="add --engine tshark")

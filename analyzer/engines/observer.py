@@ -220,7 +220,6 @@ class TsharkObserver:
                 f"with the key log given ({examples}): it holds no secrets for those sessions; "
                 "record it with the capture, from the client that made them"
             ]
-        challenged = any(ex.status == 401 and ex.bearer for ex in self.obs.exchanges)
-        if challenged:
+        if self.obs.bearer_challenged:
             return []
         return [encrypted_note(self.encrypted, self.encrypted_examples)]
