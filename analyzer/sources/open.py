@@ -20,16 +20,15 @@ from analyzer.sources.capfile import (
     CUT_HINT,
     DEFAULT_CHUNK_SIZE,
     PCAP_MAGICS,
-    PCAPNG_MAGIC,
     ByteSource,
     CaptureReader,
     Closable,
-    PcapngReader,
     PcapReader,
     describe_stream_error,
 )
 from analyzer.sources.gzipstream import PIECE as GZIP_PIECE
 from analyzer.sources.gzipstream import GzipStream
+from analyzer.sources.pcapng import PCAPNG_MAGIC, PcapngReader
 from analyzer.sources.readahead import ReadAhead
 
 SNIFF_SIZE: Final = 64

@@ -19,11 +19,11 @@ from analyzer.errors import AnalyzerError, CaptureFormatError, CaptureOpenError
 from analyzer.sources.capfile import (
     CaptureReader,
     Frame,
-    PcapngReader,
     PcapReader,
     ReadProblem,
 )
 from analyzer.sources.open import open_capture
+from analyzer.sources.pcapng import PcapngReader
 
 NS = 1_000_000_000
 
