@@ -149,16 +149,19 @@ class HttpStreamParser:
         self._remaining = self._mark = self._body_bytes = 0  # see _settle()
         self._prefix = bytearray()
         self._prefix_open = False
-        self._fast_rem = 0  # while feed() may only subtract: the true _remaining, else 0
+        # While feed() may only subtract: the true _remaining, else 0. A feed()
+        # of fewer bytes than this changes nothing else, so the fast path
+        # (analyzer/fastpath.py) subtracts from it directly instead of calling.
+        self.countdown = 0
         self._queue: deque[str] = deque()
         self._dropped = 0
         self._ev: list[HttpEvent] = []
 
     # ---------------------------------------------------------------- public API
     def feed(self, data: bytes | memoryview, frame: int, ts_ns: int) -> list[HttpEvent]:
-        rem = self._fast_rem - len(data)  # the hot path: inside a known-length body
+        rem = self.countdown - len(data)  # the hot path: inside a known-length body
         if rem > 0:
-            self._fast_rem = rem
+            self.countdown = rem
             return []
         self._begin(frame, ts_ns)
         mv = memoryview(data)
@@ -226,8 +229,8 @@ class HttpStreamParser:
         if len(self._queue) >= MAX_QUEUE:
             self._queue.popleft()
             self._dropped += 1
-            if self._fast_rem:  # leave the fast path so that the next feed() reports it
-                self._remaining, self._fast_rem = self._fast_rem, 0
+            if self.countdown:  # leave the fast path so that the next feed() reports it
+                self._remaining, self.countdown = self.countdown, 0
         self._queue.append(method)
 
     def midstream(self) -> None:
@@ -250,11 +253,11 @@ class HttpStreamParser:
         """Enter OPAQUE / NOT_HTTP: from now on feed() only counts down _FOREVER."""
         self._resync(False)
         self._state, self._remaining, self._prefix_open = state, _FOREVER, False
-        self._fast_rem = 0 if self._dropped else _FOREVER
+        self.countdown = 0 if self._dropped else _FOREVER
 
     @property
     def skipping_body(self) -> int:
-        st, rem = self._state, self._fast_rem or self._remaining
+        st, rem = self._state, self.countdown or self._remaining
         return rem if st is _S.BODY or st is _S.CHUNK_DATA else 0
 
     @property
@@ -265,8 +268,8 @@ class HttpStreamParser:
     # ------------------------------------------------------------------ helpers
     def _begin(self, frame: int, ts_ns: int) -> None:
         self._frame, self._ts, self._ev = frame, ts_ns, []
-        if self._fast_rem:
-            self._remaining, self._fast_rem = self._fast_rem, 0
+        if self.countdown:
+            self._remaining, self.countdown = self.countdown, 0
         if self._dropped:
             self._weird("request_queue_overflow", f"{self._dropped} queued methods dropped")
             self._dropped = 0
@@ -274,7 +277,7 @@ class HttpStreamParser:
     def _done(self) -> list[HttpEvent]:
         st = self._state
         fast = st in _FAST_STATES and not self._prefix_open and not self._dropped
-        self._fast_rem = self._remaining if fast else 0
+        self.countdown = self._remaining if fast else 0
         ev, self._ev = self._ev, []
         return ev
 

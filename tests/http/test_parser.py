@@ -656,11 +656,11 @@ def test_split_anywhere_same_events_even_for_garbage(
 def test_not_http_and_opaque_streams_take_the_fast_path() -> None:
     p = HttpStreamParser()
     p.feed(TLS_HELLO, 1, 1)
-    assert p._fast_rem > 0 and p.feed(b"\x17\x03\x03" * 1000, 2, 2) == []
+    assert p.countdown > 0 and p.feed(b"\x17\x03\x03" * 1000, 2, 2) == []
     p = HttpStreamParser("response")
     p.expect_response_to("GET")
     p.feed(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", 1, 1)
     assert (
-        p._fast_rem > 0 and p.feed(b"HTTP/1.1 200 OK\r\n\r\n", 2, 2) == [] and p.skipping_body == 0
+        p.countdown > 0 and p.feed(b"HTTP/1.1 200 OK\r\n\r\n", 2, 2) == [] and p.skipping_body == 0
     )
     assert p.eof(3, 3) == []
