@@ -117,7 +117,7 @@ def feed_frames(analyzer: Analyzer, frames: Iterable[tuple[int, int, int, bytes,
                 start = tcp + (hlen >> 4) * 4
                 size = end - start
                 if start < tcp + 20 or size < 0:
-                    pass
+                    pass  # a bad data offset: the general path reports it
                 elif not size:  # a pure ACK
                     pending += 1
                     last_ts = ts
