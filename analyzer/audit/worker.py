@@ -191,7 +191,20 @@ def reset_peak_rss() -> None:
 
 
 def peak_rss_kb() -> int:
-    """Peak resident memory in KiB since the last reset (ru_maxrss is KiB on Linux)."""
+    """Peak resident memory in KiB since the last reset.
+
+    Linux's VmHWM is the mark ``clear_refs`` resets. ``ru_maxrss`` (KiB on
+    Linux) is only the fallback: it never goes below the resident size this
+    process had when it replaced the one forked from its parent (exec), so a
+    worker started by a 300 MB process would report 300 MB for every file.
+    """
+    with (
+        contextlib.suppress(OSError, ValueError),
+        open("/proc/self/status", encoding="ascii", errors="replace") as status,
+    ):
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 

@@ -74,6 +74,25 @@ def test_worker_is_reused_and_peak_rss_is_per_file(stuck: Path) -> None:
     assert box.proc.returncode == 0
 
 
+def test_peak_rss_is_the_worker_s_own_not_its_parent_s(stuck: Path) -> None:
+    """A worker inherits its parent's resident size in ru_maxrss (fork, then exec).
+
+    The row must show what the worker needed for the file, not how big the
+    process that started it was (pushcap audit inside a big program, or pytest).
+    """
+    ballast = bytearray(300 << 20)
+    ballast[::4096] = b"x" * len(range(0, len(ballast), 4096))  # make it resident
+    box = Sandbox(AuditSettings(timeout_s=30))
+    try:
+        assert box.submit(str(stuck))
+        row = box.wait_row()
+    finally:
+        box.close(kill=False)
+        del ballast
+    assert row.ok and row.peak_rss_kb is not None
+    assert 5_000 < row.peak_rss_kb < 150_000, row.peak_rss_kb
+
+
 def test_timeout_on_a_capture_that_never_ends(stuck: Path, tmp_path: Path) -> None:
     """A FIFO nobody writes to: the reader blocks forever, as on a hung network share."""
     fifo = tmp_path / "hung.pcap"
