@@ -190,6 +190,7 @@ class TsharkObserver:
             weirds=(("dns_malformed", self.dns.malformed, 0),) if self.dns.malformed else (),
             read_problems=source.problems,
             notes=tuple(self.notes(facts)),
+            engine="tshark",
         )
         return Report(summary=summary, findings=tuple(findings))
 

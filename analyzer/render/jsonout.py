@@ -67,6 +67,7 @@ def summary_dict(s: CaptureSummary) -> dict[str, Any]:
         "source": s.source,
         "format": s.format,
         "compression": s.compression,
+        "engine": s.engine,
         "frames": s.frames,
         "bytes": s.bytes_read,
         "first_timestamp": iso(s.first_ts),

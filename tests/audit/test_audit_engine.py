@@ -94,6 +94,8 @@ def test_every_plaintext_capture_gets_the_same_row_from_both_engines(
         # Rule ids, severity, addresses, facts, every evidence row (tshark's frame numbers).
         assert row["findings"] == mine["findings"], path
         assert row["capture"]["frames"] == mine["capture"]["frames"], path
+        # Each row says which engine read its file.
+        assert (mine["capture"]["engine"], row["capture"]["engine"]) == ("default", "tshark")
     # The same summary (stderr with jsonl) and exit code.
     assert both["tshark"].stderr == both["default"].stderr
     assert both["tshark"].exit_code == both["default"].exit_code == 1

@@ -77,3 +77,11 @@ def test_both_engines_give_the_same_findings(
         ], mine["rule"]
         assert theirs["facts"] == mine["facts"], mine["rule"]
         assert theirs == mine
+
+
+def test_the_report_says_which_engine_read_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    path = str(PLAINTEXT[0].relative_to(ROOT))
+    ours = report_dict(analyze_file(path, AnalyzerOptions()))
+    wireshark = report_dict(analyze_with_tshark(path, AnalyzerOptions()))
+    assert (ours["capture"]["engine"], wireshark["capture"]["engine"]) == ("default", "tshark")
