@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.text import Text
 
 from analyzer.errors import AnalyzerError
+from analyzer.fastpath import feed_frames
 from analyzer.findings import ReadIssue, Report
 from analyzer.live import EventKind, LiveEvent, VerdictTracker, event_dict, event_line
 from analyzer.pipeline import Analyzer, AnalyzerOptions, SourceInfo
@@ -117,7 +118,8 @@ class _Session:
                     self.bytes_read += len(frame[3])
                     if self.writer is not None:
                         self.writer.write(frame[1], frame[3], frame[4])
-                    self.analyzer.feed(frame)
+                # The fast path, as for a file: a blob upload at link speed must keep up.
+                feed_frames(self.analyzer, frames)
                 if frames:
                     unchecked = True
                     if self.writer is not None:
