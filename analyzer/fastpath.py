@@ -67,8 +67,9 @@ def feed_frames(analyzer: Analyzer, frames: Iterable[tuple[int, int, int, bytes,
     http_side = HttpSide
     # Only the general path moves the next sweep, so a local copy stays right
     # until the next call to it. The analyzer's frame count and last time are
-    # brought up to date before every such call and at the end (nothing the
-    # fast path calls reads them).
+    # brought up to date before every such call and at the end: nothing the
+    # fast path calls reads them, and ``frames`` must not either while it is
+    # consumed (the runner and sniff read them between calls).
     next_sweep = flows.next_sweep_ts
     pending = 0  # fast frames not yet counted in analyzer.frames
     last_ts = 0

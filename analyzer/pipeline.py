@@ -373,6 +373,7 @@ class Analyzer:
             source=source.name,
             format=source.format,
             compression=source.compression,
+            engine="default",
             frames=self.frames,
             bytes_read=source.bytes_read,
             first_ts=self.first_ts,
