@@ -70,7 +70,9 @@ def run(
     summary = AuditSummary(Severity.parse(fail_on.value))
     total = len(found.files) + len(found.unreadable)
     progress = AuditProgress(total, enabled=not quiet and sys.stderr.isatty())
-    writer = make_writer(output_format, out, summary.fail_on, rich=out.isatty())
+    writer = make_writer(
+        output_format, out, summary.fail_on, rich=out.isatty(), engine=settings.engine
+    )
     try:
         result = run_batch(found, rows, writer=writer, summary=summary, progress=progress)
         text = summary.text(total, interrupted=result.interrupted)

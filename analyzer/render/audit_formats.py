@@ -48,8 +48,12 @@ class RowWriter(Protocol):
     def finish(self, rows: Sequence[AuditRow], summary: str) -> None: ...
 
 
-def row_json(row: AuditRow) -> dict[str, Any]:
-    """``analyze --format json``'s report plus path, status, error and the audit's measures."""
+def row_json(row: AuditRow, engine: str = "default") -> dict[str, Any]:
+    """``analyze --format json``'s report plus path, status, error and the audit's measures.
+
+    ``engine`` is the batch's ``--engine``, in the ``audit`` section of every row: a
+    row with an error has no report (``capture`` null) to say which engine failed.
+    """
     report = row.report or {
         "schema": SCHEMA_VERSION,
         "tool": {"name": "pushcap", "version": __version__},
@@ -63,7 +67,12 @@ def row_json(row: AuditRow) -> dict[str, Any]:
         "status": row.status,
         "error": error,
         **report,
-        "audit": {"elapsed_s": row.elapsed_s, "peak_rss_kb": row.peak_rss_kb, "bytes": row.size},
+        "audit": {
+            "engine": engine,
+            "elapsed_s": row.elapsed_s,
+            "peak_rss_kb": row.peak_rss_kb,
+            "bytes": row.size,
+        },
     }
 
 
@@ -80,11 +89,12 @@ def verdict(row: AuditRow) -> str:
 
 
 class JsonlWriter:
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, engine: str = "default") -> None:
         self.out = out
+        self.engine = engine
 
     def row(self, row: AuditRow) -> None:
-        self.out.write(json.dumps(row_json(row), ensure_ascii=False) + "\n")
+        self.out.write(json.dumps(row_json(row, self.engine), ensure_ascii=False) + "\n")
         self.out.flush()
 
     def finish(self, rows: Sequence[AuditRow], summary: str) -> None:
@@ -252,9 +262,11 @@ class TableWriter:
         self.out.flush()
 
 
-def make_writer(fmt: AuditFormat, out: TextIO, fail_on: Severity, *, rich: bool) -> RowWriter:
+def make_writer(
+    fmt: AuditFormat, out: TextIO, fail_on: Severity, *, rich: bool, engine: str = "default"
+) -> RowWriter:
     if fmt is AuditFormat.jsonl:
-        return JsonlWriter(out)
+        return JsonlWriter(out, engine)
     if fmt is AuditFormat.csv:
         return CsvWriter(out)
     if fmt is AuditFormat.junit:

@@ -199,6 +199,8 @@ def test_unreadable_files_get_the_same_rows(tmp_path: Path) -> None:
     for name, mine in ours.items():
         row = theirs[name]
         assert row["status"] == mine["status"], name
+        # Error rows have no report: the audit section says which engine failed.
+        assert (mine["audit"]["engine"], row["audit"]["engine"]) == ("default", "tshark"), name
         if row["status"] == "error":
             assert row["error"]["message"].startswith(str(tmp_path / name)), name
             assert row["error"]["hint"], name

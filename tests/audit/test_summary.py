@@ -145,7 +145,10 @@ def test_jsonl_row_of_an_unreadable_file() -> None:
         "hint": "capture again",
     }
     assert row["schema"] == 1 and row["findings"] == [] and row["capture"] is None
+    assert row["audit"]["engine"] == "default"
     assert json.loads(json.dumps(row)) == row
+    failed = row_json(AuditRow.failed("x.pcap", "x.pcap: tshark died"), engine="tshark")
+    assert failed["audit"]["engine"] == "tshark"
 
 
 def test_csv_has_a_line_per_finding() -> None:
