@@ -12,7 +12,6 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from analyzer import __version__, cli_audit, cli_sniff
 from analyzer.cli_engine import EngineOption, KeylogOption
@@ -21,7 +20,6 @@ from analyzer.errors import AnalyzerError
 from analyzer.http.parser import HttpLimits
 from analyzer.pipeline import AnalyzerOptions
 from analyzer.render.jsonout import render_json
-from analyzer.render.text import render_text
 from analyzer.runner import EXIT_OK, analyze_file, exit_code, fail, quiet_stdout
 
 _DEFAULTS = AnalyzerOptions()
@@ -129,6 +127,11 @@ def analyze(
         if output_format is OutputFormat.json:
             sys.stdout.write(render_json(report))
         else:
+            # rich loads only for text output: JSON needs none of it (~20 ms per start).
+            from rich.console import Console  # noqa: PLC0415
+
+            from analyzer.render.text import render_text  # noqa: PLC0415
+
             console = Console(
                 no_color=no_color or None,
                 highlight=False,

@@ -15,8 +15,6 @@ from itertools import islice
 from typing import NoReturn
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from analyzer.decode import SUPPORTED_LINKTYPES
 from analyzer.errors import AnalyzerError
@@ -31,6 +29,10 @@ PROGRESS_EVERY = 1 << 16  # frames between progress updates
 
 def fail(err: AnalyzerError) -> NoReturn:
     """Print an error (and its hint) to stderr and exit 2; brackets in the text stay literal."""
+    # rich loads only when there is something to print (~20 ms of every start otherwise).
+    from rich.console import Console  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
     stderr = Console(stderr=True, highlight=False)
     stderr.print(Text.assemble(("pushcap: error: ", "bold red"), err.message), soft_wrap=True)
     if err.hint:

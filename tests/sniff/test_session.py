@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from analyzer.cli_sniff import SniffConfig, SniffFormat, _Session
+from analyzer.cli_sniff import SniffConfig, SniffFormat
 from analyzer.pipeline import AnalyzerOptions
 from analyzer.render.jsonout import report_dict
 from analyzer.runner import analyze_file
+from analyzer.sniff_session import Session
 from analyzer.sources.capfile import Frame
 from analyzer.sources.open import open_capture
 from tests.golden_update import CAPTURES, ROOT
@@ -33,7 +34,7 @@ CASES = [
 
 
 class ReplayCapture:
-    """What _Session uses of a LiveCapture, fed from a list of frames."""
+    """What Session uses of a LiveCapture, fed from a list of frames."""
 
     def __init__(self, frames: list[Frame], batch: int) -> None:
         self.pending = frames
@@ -73,7 +74,7 @@ def sniffed(path: Path, batch: int) -> tuple[dict[str, Any], int]:
     )
     capture: Any = ReplayCapture(list(frames), batch)
     iface: Any = SimpleNamespace(name="lo")
-    session = _Session(cfg, "port 8200", iface, capture)
+    session = Session(cfg, "port 8200", iface, capture)
     general = 0
     feed = session.analyzer.feed
 
