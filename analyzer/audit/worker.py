@@ -71,7 +71,7 @@ def audit_one(path: str, settings: AuditSettings) -> AuditRow:
 def _audit(path: str, settings: AuditSettings) -> tuple[AuditRow, bool]:
     """The row, and whether this process should be replaced before the next file."""
     shown = clean_text(path)
-    reset_peak_rss()
+    measured = reset_peak_rss()
     start = time.monotonic()
     row: AuditRow | None = None
     children: list[int] = []  # peak RSS (KiB) of tshark, when it ran
@@ -98,7 +98,8 @@ def _audit(path: str, settings: AuditSettings) -> tuple[AuditRow, bool]:
     recycle = row is None
     if row is None:
         row = AuditRow.failed(shown, out_of_memory(shown, settings.max_memory_mb), MEMORY_HINT)
-    peak = max([peak_rss_kb(), *children])
+    own = peak_rss_kb() if measured else None
+    peak = max([p for p in (own, *children) if p is not None], default=None)
     row = replace(row, elapsed_s=round(time.monotonic() - start, 6), peak_rss_kb=peak)
     return row, recycle
 
@@ -184,19 +185,27 @@ def _local_copy(path: str) -> Iterator[str]:
         yield tmp.name
 
 
-def reset_peak_rss() -> None:
-    """Start a new high-water mark of resident memory (Linux >= 4.0; elsewhere a no-op)."""
-    with contextlib.suppress(OSError):
+def reset_peak_rss() -> bool:
+    """Start a new high-water mark of resident memory; False where it cannot be done.
+
+    Linux (>= 4.0) resets VmHWM when "5" is written to /proc/self/clear_refs.
+    Elsewhere, or where /proc is read-only, no per-file peak can be told from
+    the process's lifetime one, and the row says none rather than a wrong one.
+    """
+    try:
         Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
-def peak_rss_kb() -> int:
-    """Peak resident memory in KiB since the last reset.
+def peak_rss_kb() -> int | None:
+    """Peak resident memory in KiB since the last reset (VmHWM), None if /proc cannot tell.
 
-    Linux's VmHWM is the mark ``clear_refs`` resets. ``ru_maxrss`` (KiB on
-    Linux) is only the fallback: it never goes below the resident size this
-    process had when it replaced the one forked from its parent (exec), so a
-    worker started by a 300 MB process would report 300 MB for every file.
+    Not ``ru_maxrss``: it never drops below the resident size this process had
+    when it replaced the one forked from its parent (exec), and clear_refs does
+    not reset it, so a worker started by a 300 MB process would report 300 MB
+    for every file.
     """
     with (
         contextlib.suppress(OSError, ValueError),
@@ -205,7 +214,7 @@ def peak_rss_kb() -> int:
         for line in status:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return None
 
 
 def limit_memory(max_memory_mb: int) -> None:

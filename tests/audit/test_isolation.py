@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from analyzer.audit import worker
 from analyzer.audit.row import AuditSettings
 from analyzer.audit.sandbox import Sandbox, run_local
 from analyzer.audit.worker import audit_one
@@ -91,6 +92,15 @@ def test_peak_rss_is_the_worker_s_own_not_its_parent_s(stuck: Path) -> None:
         del ballast
     assert row.ok and row.peak_rss_kb is not None
     assert 5_000 < row.peak_rss_kb < 150_000, row.peak_rss_kb
+
+
+def test_no_peak_rss_where_it_cannot_be_reset(stuck: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without clear_refs (old kernel, read-only /proc) a lifetime peak is not the file's."""
+    monkeypatch.setattr(worker, "reset_peak_rss", lambda: False)
+    row = audit_one(str(stuck), AuditSettings())
+    assert row.ok and row.peak_rss_kb is None
+    monkeypatch.undo()  # on this Linux the real reset works, and the peak is read back
+    assert worker.reset_peak_rss() and (worker.peak_rss_kb() or 0) > 5_000
 
 
 def test_timeout_on_a_capture_that_never_ends(stuck: Path, tmp_path: Path) -> None:
