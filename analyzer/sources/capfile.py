@@ -53,12 +53,6 @@ TSHARK_MAX_PACKET: Final = 262_144
 # far above any real packet, small enough that a lie cannot exhaust memory.
 MAX_RECORD: Final = 16 << 20
 
-# Decompressed bytes asked of a compressed stream per read, whatever the
-# chunk size. A corrupt deflate block makes zlib discard all output of the
-# call that meets it, so this bounds what is lost before the damage, and a
-# fixed size makes that loss the same for every chunk size.
-COMPRESSED_READ_SIZE: Final = 1 << 16
-
 NS_PER_S: Final = 1_000_000_000
 
 CUT_HINT: Final = (
@@ -163,7 +157,6 @@ class CaptureReader:
         # pipe yields what it has instead of blocking until a full chunk.
         self._read: Callable[[int], bytes] = read1 if read1 is not None else stream.read
         self._chunk = chunk_size
-        self._fixed_read = COMPRESSED_READ_SIZE if compression else 0
         self._buf = prefix
         self._base = 0  # stream offset of self._buf[0]
         self._pos = 0  # where iteration starts in self._buf
@@ -235,7 +228,7 @@ class CaptureReader:
         parts = [buf[pos:]] if have else []
         while have < need and not self._eof:
             try:
-                piece = self._read(self._fixed_read or max(self._chunk, need - have))
+                piece = self._read(max(self._chunk, need - have))
             except _STREAM_ERRORS as exc:
                 self._stream_error = describe_stream_error(exc, self.compression)
                 self._eof = True
