@@ -99,7 +99,7 @@ class CaptureSummary:
     weirds: tuple[tuple[str, int, int], ...]  # (name, count, first frame)
     read_problems: tuple[ReadIssue, ...]
     notes: tuple[str, ...]  # things the user should know about what was (not) analyzed
-    engine: str = "default"  # what read the frames: "default" (pushcap's decoder) or "tshark"
+    engine: str  # what read the frames: "default" (pushcap's decoder) or "tshark"
 
     @property
     def duration_s(self) -> float:
